@@ -1,0 +1,24 @@
+namespace ZImageSharp.Contracts;
+
+/// <summary>What a caller asks for: one prompt, a size, a number of steps and images. Validated by
+/// <see cref="GenerationRequestValidator"/> before any work starts.</summary>
+public sealed record GenerationRequest
+{
+    public required string Prompt { get; init; }
+    public string NegativePrompt { get; init; } = "";
+    public int Width { get; init; } = 1024;
+    public int Height { get; init; } = 1024;
+    /// <summary>Denoising steps, each one DiT forward. Turbo is distilled for 8.</summary>
+    public int Steps { get; init; } = 8;
+    /// <summary>Seed of the first image; image i uses Seed + i. Null draws a random seed.</summary>
+    public long? Seed { get; init; }
+    /// <summary>Images generated for this prompt (diffusers' num_images_per_prompt).</summary>
+    public int Count { get; init; } = 1;
+    /// <summary>0 turns classifier-free guidance off (Turbo's setting); above 0 runs a negative branch too.</summary>
+    public float GuidanceScale { get; init; }
+    public float CfgTruncation { get; init; } = 1f;
+    public float CfgNormalization { get; init; }
+    /// <summary>Flow-matching shift; null takes the checkpoint's scheduler config (3.0 for Turbo).</summary>
+    public float? Shift { get; init; }
+    public string Sampler { get; init; } = "euler";
+}

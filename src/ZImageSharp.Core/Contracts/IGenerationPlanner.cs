@@ -1,0 +1,25 @@
+namespace ZImageSharp.Contracts;
+
+/// <summary>One row of a memory plan: how a phase runs and what it is predicted to cost.</summary>
+public sealed record PhasePlan(string Phase, string Placement, long PredictedPeakBytes, TimeSpan PredictedTime);
+
+/// <summary>The plan for one request on this device, or the reason none fits.</summary>
+public sealed record PlanReport(
+    bool Fits,
+    long BudgetBytes,
+    long PredictedPeakBytes,
+    TimeSpan PredictedTime,
+    IReadOnlyList<PhasePlan> Phases,
+    ImageSize? LargestFittingSize,
+    string Summary);
+
+public readonly record struct ImageSize(int Width, int Height)
+{
+    public override string ToString() => $"{Width}x{Height}";
+}
+
+/// <summary>Plans a request without running it (admission control, <c>zimage plan</c>, <c>/api/plan</c>).</summary>
+public interface IGenerationPlanner
+{
+    PlanReport Plan(GenerationRequest request);
+}
