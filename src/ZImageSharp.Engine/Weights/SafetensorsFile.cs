@@ -17,7 +17,7 @@ public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, l
 /// then raw little-endian data. Tensors are read straight into tensor memory, never through a managed buffer of the
 /// whole file.
 /// </summary>
-public sealed class SafetensorsFile : IDisposable
+public sealed class SafetensorsFile : IWeightSource
 {
     private readonly SafeFileHandle _handle;
     private readonly long _dataStart;
@@ -148,13 +148,19 @@ public sealed class SafetensorsFile : IDisposable
         }
     }
 
+    public string Origin => Path;
+    public IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Entries.Keys;
     public bool Contains(string name) => Entries.ContainsKey(name);
+
+    public SafetensorsEntry Describe(string name) =>
+        Entries.TryGetValue(name, out var entry)
+            ? entry
+            : throw new CheckpointException($"'{Path}' has no tensor named '{name}'.", Path, name);
 
     /// <summary>Reads one tensor into a new CPU tensor of the file's dtype.</summary>
     public torch.Tensor Read(string name)
     {
-        if (!Entries.TryGetValue(name, out var entry))
-            throw new CheckpointException($"'{Path}' has no tensor named '{name}'.", Path, name);
+        var entry = Describe(name);
         var tensor = torch.empty(entry.Shape, SafetensorsDType.ToScalarType(entry.DType));
         try
         {

@@ -1,0 +1,55 @@
+using TorchSharp;
+using ZImageSharp.Errors;
+
+namespace ZImageSharp.Engine.Weights;
+
+/// <summary>
+/// Loads a module's parameters and buffers from a weight source, strictly: every parameter must be found with its
+/// exact shape, and every tensor in the source must be used (unless <c>ignore</c> says otherwise). All problems are
+/// reported at once, so a wrong checkpoint is diagnosed in one run. Tensors are converted one at a time to the
+/// parameter's dtype and device, so peak host memory stays at one tensor.
+/// </summary>
+public static class WeightLoader
+{
+    public static void LoadInto(torch.nn.Module module, IWeightSource source, Func<string, bool>? ignore = null)
+    {
+        var targets = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in module.named_parameters()) targets[name] = p;
+        foreach (var (name, b) in module.named_buffers()) targets.TryAdd(name, b);
+
+        var missing = targets.Keys.Where(k => !source.Contains(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var unexpected = source.Names.Where(k => !targets.ContainsKey(k) && !(ignore?.Invoke(k) ?? false))
+            .OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var mismatched = new List<string>();
+        foreach (var (name, target) in targets)
+        {
+            if (!source.Contains(name)) continue;
+            var entry = source.Describe(name);
+            if (!entry.Shape.SequenceEqual(target.shape))
+                mismatched.Add($"{name}: checkpoint [{string.Join(", ", entry.Shape)}], model [{string.Join(", ", target.shape)}]");
+        }
+        if (missing.Count + unexpected.Count + mismatched.Count > 0)
+            throw new CheckpointException(Describe(source.Origin, missing, unexpected, mismatched), source.Origin,
+                missing.Concat(unexpected).FirstOrDefault() ?? mismatched.FirstOrDefault());
+
+        using var noGrad = torch.no_grad();
+        foreach (var (name, target) in targets)
+        {
+            using var stored = source.Read(name);
+            using var converted = stored.to(target.dtype, target.device);
+            target.copy_(converted);
+        }
+    }
+
+    private static string Describe(string origin, List<string> missing, List<string> unexpected, List<string> mismatched)
+    {
+        var parts = new List<string> { $"The weights in '{origin}' do not match the model:" };
+        if (missing.Count > 0) parts.Add($"{missing.Count} missing ({Preview(missing)})");
+        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected ({Preview(unexpected)})");
+        if (mismatched.Count > 0) parts.Add($"{mismatched.Count} with the wrong shape ({Preview(mismatched)})");
+        return string.Join(" ", parts) + ".";
+    }
+
+    private static string Preview(List<string> names) =>
+        names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", … and {names.Count - 12} more";
+}
