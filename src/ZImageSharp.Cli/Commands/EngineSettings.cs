@@ -1,0 +1,35 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using ZImageSharp.Options;
+
+namespace ZImageSharp.Cli.Commands;
+
+/// <summary>Options every engine command shares. Each can also come from a ZIMAGE_* environment variable.</summary>
+internal class EngineSettings : CommandSettings
+{
+    [CommandOption("--device <DEVICE>")]
+    [Description("auto (default: the first CUDA GPU if an installed PyTorch provides CUDA, else CPU), cpu, cuda or cuda:N. Env: ZIMAGE_DEVICE.")]
+    public string Device { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_DEVICE") ?? "auto";
+
+    [CommandOption("--libtorch <PATH>")]
+    [Description("The torch/lib folder (or environment) of an installed PyTorch. Default: found automatically. Env: ZIMAGE_LIBTORCH.")]
+    public string? LibTorch { get; init; }
+
+    [CommandOption("--model <PATH>")]
+    [Description("A diffusers Z-Image-Turbo folder. Default: none, which runs the built-in tiny random demo model. Env: ZIMAGE_MODEL.")]
+    public string? Model { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_MODEL");
+
+    [CommandOption("--vram-budget <SIZE>")]
+    [Description("Plan as if the card had this much memory, e.g. 12GiB. Default: what the card has free. Env: ZIMAGE_VRAM_BUDGET.")]
+    public string? VramBudget { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_VRAM_BUDGET");
+
+    public ByteSize? ParsedVramBudget => VramBudget is null ? null : ByteSize.Parse(VramBudget);
+
+    public override ValidationResult Validate()
+    {
+        if (VramBudget is not null && !ByteSize.TryParse(VramBudget, out _))
+            return ValidationResult.Error($"--vram-budget: '{VramBudget}' is not a size (examples: 12GiB, 8GB, 6144MiB).");
+        return base.Validate();
+    }
+}
