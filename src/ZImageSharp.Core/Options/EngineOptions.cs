@@ -1,0 +1,42 @@
+namespace ZImageSharp.Options;
+
+/// <summary>Where the weights come from and how the engine runs. Bound from appsettings (section "Engine"),
+/// ZIMAGE_* environment variables and command-line flags; validated once at start.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>A diffusers Z-Image-Turbo folder (model_index.json, transformer/, text_encoder/, vae/, tokenizer/, scheduler/).</summary>
+    public string? ModelPath { get; init; }
+    /// <summary>ComfyUI single files, as an alternative to <see cref="ModelPath"/>.</summary>
+    public string? DiffusionModelPath { get; init; }
+    public string? TextEncoderPath { get; init; }
+    public string? VaePath { get; init; }
+    /// <summary>Tokenizer folder for single-file checkpoints; the built-in Qwen vocabulary when null.</summary>
+    public string? TokenizerPath { get; init; }
+
+    /// <summary>auto, cpu, cuda or cuda:N.</summary>
+    public string Device { get; init; } = "auto";
+    /// <summary>An installed PyTorch's torch/lib folder (or environment root); found automatically when null.</summary>
+    public string? LibTorchPath { get; init; }
+    /// <summary>Plan as if the card had this much memory.</summary>
+    public ByteSize? VramBudget { get; init; }
+    /// <summary>Compute dtype: auto (bf16 on CUDA, fp32 on the CPU), bf16 or fp32.</summary>
+    public string ComputeDType { get; init; } = "auto";
+    /// <summary>Build the released-size model with random weights (benchmarks, no files needed).</summary>
+    public bool RandomRealWeights { get; init; }
+
+    public bool HasWeights => ModelPath is not null || DiffusionModelPath is not null;
+
+    public IReadOnlyList<string> Check()
+    {
+        var errors = new List<string>();
+        if (ModelPath is not null && DiffusionModelPath is not null)
+            errors.Add("Give either a diffusers folder (--model) or ComfyUI single files (--diffusion-model, --text-encoder, --vae), not both.");
+        if (DiffusionModelPath is not null && (TextEncoderPath is null || VaePath is null))
+            errors.Add("With --diffusion-model, also give --text-encoder (qwen_3_4b.safetensors) and --vae (ae.safetensors).");
+        if (DiffusionModelPath is null && (TextEncoderPath is not null || VaePath is not null))
+            errors.Add("--text-encoder and --vae go with --diffusion-model (ComfyUI single files).");
+        if (ComputeDType is not ("auto" or "bf16" or "fp32"))
+            errors.Add($"--dtype must be auto, bf16 or fp32 (got '{ComputeDType}').");
+        return errors;
+    }
+}
