@@ -70,7 +70,7 @@ public class TierTests
     public void ASlowHostLinkOnAConsumerCardHidesStreamingBehindCompute()
     {
         // A PCIe 4.0 x16 card (25 GB/s pinned) that computes four times slower than the H100: at 1024x1024 a
-        // streamed bf16 block (0.36 GB, 14 ms to copy) takes less to copy than to compute (18 ms), so an 8 GiB card
+        // streamed bf16 block (0.36 GB, 14.5 ms to copy) takes less to copy than to compute (about 21 ms), so an 8 GiB card
         // streams bf16 weights at the resident speed.
         var reference = SpeedProfile.Reference;
         var consumer = reference with
