@@ -1,0 +1,114 @@
+using System.Globalization;
+using ZImageSharp.Contracts;
+
+namespace ZImageSharp.Options;
+
+/// <summary>Policy of the memory planner: safety margins, streaming depth, tile sizes and which rungs of the ladder
+/// may be used. Measured numbers (activation sizes, speeds) do not live here but in the planner's calibration file.</summary>
+public sealed record PlannerOptions
+{
+    /// <summary>Kept free on the device at every moment, for allocator fragmentation and lazily loaded CUDA kernels
+    /// (ComfyUI keeps 400-600 MB, sd.cpp 512 MiB).</summary>
+    public long ReserveBytes { get; init; } = 512 * ByteSize.MiB;
+
+    /// <summary>What this process's CUDA context, cuBLAS and cuDNN take on a card. Used for an emulated card
+    /// (<c>--vram-budget</c>) and to bound free memory by the card's total.</summary>
+    public long CudaContextBytes { get; init; } = 512 * ByteSize.MiB;
+
+    /// <summary>Added to every phase's peak for library workspaces the activation measurements may not have seen.</summary>
+    public long PhaseWorkspaceBytes { get; init; } = 64 * ByteSize.MiB;
+
+    /// <summary>Fraction added to every predicted activation size: the measurements are one run of one allocator.</summary>
+    public double ActivationHeadroomFraction { get; init; } = 0.15;
+
+    /// <summary>Blocks copied ahead of the one being computed when weights are streamed (1 = double buffering).</summary>
+    public int PrefetchDepthBlocks { get; init; } = 1;
+
+    /// <summary>bf16 copies of a block that fp8-resident weights need while one block is upcast and computed.</summary>
+    public int Fp8UpcastScratchBlocks { get; init; } = 1;
+
+    /// <summary>Tile edges tried for tiled VAE decode and encode, in output pixels, largest (fastest) first.</summary>
+    public IReadOnlyList<int> VaeTileSizesPixels { get; init; } = [1024, 768, 512, 384, 256];
+
+    /// <summary>Overlap between neighbouring VAE tiles, in output pixels (blended to hide seams).</summary>
+    public int VaeTileOverlapPixels { get; init; } = 64;
+
+    /// <summary>Decode (and encode) in float32 as the official code does: twice the VAE activations, slower.</summary>
+    public bool VaeInFloat32 { get; init; }
+
+    /// <summary>Allows fp8 e4m3 storage of the text encoder's and transformer's linear weights (bf16 compute).</summary>
+    public bool AllowFp8Weights { get; init; } = true;
+
+    /// <summary>fp8 weights change the image slightly, so a plan that stores any weights as fp8 is chosen only when it
+    /// is predicted faster than the best bf16 plan by more than this fraction (0 = always the fastest).</summary>
+    public double Fp8TimePenaltyFraction { get; init; } = 0.10;
+
+    /// <summary>Allows streaming the text encoder's layers from pinned host memory.</summary>
+    public bool AllowStreamedTextEncoder { get; init; } = true;
+
+    /// <summary>Allows running the text encoder on the CPU, the last resort for the smallest cards.</summary>
+    public bool AllowCpuTextEncoder { get; init; } = true;
+
+    /// <summary>After an out-of-memory error a phase's budget drops by at least this fraction of its predicted peak.</summary>
+    public double DegradeStepFraction { get; init; } = 0.25;
+
+    /// <summary>After an out-of-memory error a phase's budget drops by at least this many bytes.</summary>
+    public long DegradeMinimumStepBytes { get; init; } = 256 * ByteSize.MiB;
+
+    /// <summary>Out-of-memory recoveries allowed for one request before it fails.</summary>
+    public int MaxDegradeSteps { get; init; } = 8;
+
+    /// <summary>Size limits of the model, used to search the largest size that fits.</summary>
+    public RequestLimits Limits { get; init; } = RequestLimits.Default;
+
+    public static PlannerOptions Default { get; } = new();
+
+    /// <summary>Every invalid setting, each as a full sentence.</summary>
+    public IReadOnlyList<string> Check()
+    {
+        var errors = new List<string>();
+        void NotNegative(string name, long value)
+        {
+            if (value < 0) errors.Add($"{name} must be 0 or more (got {value}).");
+        }
+        NotNegative(nameof(ReserveBytes), ReserveBytes);
+        NotNegative(nameof(CudaContextBytes), CudaContextBytes);
+        NotNegative(nameof(PhaseWorkspaceBytes), PhaseWorkspaceBytes);
+        NotNegative(nameof(DegradeMinimumStepBytes), DegradeMinimumStepBytes);
+        if (!double.IsFinite(ActivationHeadroomFraction) || ActivationHeadroomFraction < 0 || ActivationHeadroomFraction > 4)
+            errors.Add($"{nameof(ActivationHeadroomFraction)} must be between 0 and 4 (got {Format(ActivationHeadroomFraction)}).");
+        if (!double.IsFinite(Fp8TimePenaltyFraction) || Fp8TimePenaltyFraction < 0 || Fp8TimePenaltyFraction > 1)
+            errors.Add($"{nameof(Fp8TimePenaltyFraction)} must be between 0 and 1 (got {Format(Fp8TimePenaltyFraction)}).");
+        if (PrefetchDepthBlocks < 1 || PrefetchDepthBlocks > 4)
+            errors.Add($"{nameof(PrefetchDepthBlocks)} must be between 1 and 4 (got {PrefetchDepthBlocks}).");
+        if (Fp8UpcastScratchBlocks < 1 || Fp8UpcastScratchBlocks > 4)
+            errors.Add($"{nameof(Fp8UpcastScratchBlocks)} must be between 1 and 4 (got {Fp8UpcastScratchBlocks}).");
+        if (!double.IsFinite(DegradeStepFraction) || DegradeStepFraction <= 0 || DegradeStepFraction >= 1)
+            errors.Add($"{nameof(DegradeStepFraction)} must be above 0 and below 1 (got {Format(DegradeStepFraction)}).");
+        if (MaxDegradeSteps < 0 || MaxDegradeSteps > 64)
+            errors.Add($"{nameof(MaxDegradeSteps)} must be between 0 and 64 (got {MaxDegradeSteps}).");
+        int latentPixels = Limits.SizeMultiple;
+        if (VaeTileOverlapPixels < 0 || VaeTileOverlapPixels % latentPixels != 0)
+            errors.Add($"{nameof(VaeTileOverlapPixels)} must be 0 or more and a multiple of {latentPixels} (got {VaeTileOverlapPixels}).");
+        foreach (var tile in VaeTileSizesPixels)
+        {
+            if (tile % latentPixels != 0 || tile < 2 * VaeTileOverlapPixels + latentPixels)
+                errors.Add($"{nameof(VaeTileSizesPixels)} entries must be multiples of {latentPixels} larger than twice the overlap " +
+                           $"({VaeTileOverlapPixels} px) (got {tile}).");
+        }
+        if (VaeTileSizesPixels.Distinct().Count() != VaeTileSizesPixels.Count)
+            errors.Add($"{nameof(VaeTileSizesPixels)} must not repeat a size (got {string.Join(", ", VaeTileSizesPixels)}).");
+        return errors;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every invalid setting.</summary>
+    public PlannerOptions Validate()
+    {
+        var errors = Check();
+        if (errors.Count > 0)
+            throw new ArgumentException("Invalid planner options: " + string.Join(" ", errors));
+        return this;
+    }
+
+    private static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
+}

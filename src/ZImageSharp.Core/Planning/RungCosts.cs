@@ -1,0 +1,136 @@
+using ZImageSharp.Options;
+
+namespace ZImageSharp.Planning;
+
+/// <summary>One rung of the text encoder or transformer, costed for one request: bytes and seconds for every count of
+/// resident blocks the planner may choose (index k = the first k blocks of <see cref="ResidentOrder"/> resident).</summary>
+internal sealed class WeightOption
+{
+    public required PlanRung Rung { get; init; }
+    public required ComponentFootprint Footprint { get; init; }
+    /// <summary>Blocks in the order they become resident: the most time saved per byte first.</summary>
+    public required IReadOnlyList<BlockFootprint> ResidentOrder { get; init; }
+    public required long[] ResidentBytes { get; init; }
+    public required double[] ComputeSeconds { get; init; }
+    public required double[] TransferSeconds { get; init; }
+    public required long BufferBytes { get; init; }
+    public required long ActivationBytes { get; init; }
+    public required long WorkspaceBytes { get; init; }
+
+    public int MaxResidentChoice => ResidentBytes.Length - 1;
+    public bool OnDevice => Rung.Placement.OnDevice();
+    public long Staying(int k) => Rung.StaysLoaded ? ResidentBytes[k] : 0;
+    public double Seconds(int k) => ComputeSeconds[k] + TransferSeconds[k];
+
+    /// <summary>Costs a rung. <paramref name="passes"/> is how often the component runs per request (denoising steps
+    /// for the transformer); <paramref name="passSeconds"/> is one resident bf16 pass, split over the blocks by
+    /// <paramref name="blockShare"/>.</summary>
+    public static WeightOption Build(PlanRung rung, ComponentFootprint footprint, PlannerOptions options, SpeedProfile speed,
+        int passes, double passSeconds, Func<BlockFootprint, double> blockShare, long activationBytes)
+    {
+        var placement = rung.Placement;
+        if (placement == Placement.Cpu)
+            throw new ArgumentException("A CPU rung has no device cost; use Cpu().", nameof(rung));
+        var storage = placement.Storage();
+        double bandwidth = speed.HostToDeviceBytesPerSecond;
+        double Upcast(long bf16, long fp8) => storage == WeightStorage.Fp8 ? (bf16 - fp8) / speed.Fp8UpcastBytesPerSecond : 0;
+        double Compute(BlockFootprint b) => passSeconds * blockShare(b) + Upcast(b.Bf16Bytes, b.Fp8Bytes);
+        double Transfer(BlockFootprint b) => b.Bytes(storage) / bandwidth;
+
+        var blocks = footprint.Blocks;
+        double computePerPass = blocks.Sum(Compute) + Upcast(footprint.RestBf16Bytes, footprint.RestFp8Bytes);
+        long rest = footprint.RestBytes(storage);
+        long workspace = options.PhaseWorkspaceBytes;
+
+        if (!placement.IsStreamed())
+        {
+            long total = footprint.TotalBytes(storage);
+            long scratch = storage == WeightStorage.Fp8 ? options.Fp8UpcastScratchBlocks * footprint.LargestBlockBytes(WeightStorage.Bf16) : 0;
+            return new()
+            {
+                Rung = rung, Footprint = footprint, ResidentOrder = blocks,
+                ResidentBytes = [total],
+                ComputeSeconds = [passes * computePerPass],
+                TransferSeconds = [rung.StaysLoaded ? 0 : total / bandwidth],
+                BufferBytes = scratch, ActivationBytes = activationBytes, WorkspaceBytes = workspace,
+            };
+        }
+
+        // A block kept resident saves, per pass, what its copy costs beyond its compute; if the component is
+        // released after its phase, the block must be loaded once per request instead.
+        double Benefit(BlockFootprint b) =>
+            passes * Math.Max(0, Transfer(b) - Compute(b)) - (rung.StaysLoaded ? 0 : Transfer(b));
+        var order = blocks
+            .Select((block, index) => (block, index))
+            .OrderByDescending(x => Benefit(x.block) / Math.Max(1, x.block.Bytes(storage)))
+            .ThenBy(x => x.index)
+            .Select(x => x.block)
+            .ToList();
+        // Staying blocks cost nothing per request, so they fill what fits; released ones only where they pay off.
+        int worthwhile = order.Count(b => rung.StaysLoaded ? Benefit(b) >= 0 : Benefit(b) > 0);
+        int maxResident = Math.Min(worthwhile, blocks.Count - 1);
+
+        var residentBytes = new long[maxResident + 1];
+        var computeSeconds = new double[maxResident + 1];
+        var transferSeconds = new double[maxResident + 1];
+        long prefix = 0;
+        double hiddenLoss = order.Sum(b => Math.Max(0, Transfer(b) - Compute(b)));
+        for (int k = 0; k <= maxResident; k++)
+        {
+            if (k > 0)
+            {
+                prefix += order[k - 1].Bytes(storage);
+                hiddenLoss -= Math.Max(0, Transfer(order[k - 1]) - Compute(order[k - 1]));
+            }
+            residentBytes[k] = rest + prefix;
+            computeSeconds[k] = passes * computePerPass;
+            transferSeconds[k] = passes * Math.Max(0, hiddenLoss) + (rung.StaysLoaded ? 0 : residentBytes[k] / bandwidth);
+        }
+        long buffers = (1 + options.PrefetchDepthBlocks) * (footprint.LargestBlockBytes(WeightStorage.Bf16)
+            + (storage == WeightStorage.Fp8 ? footprint.LargestBlockBytes(WeightStorage.Fp8) : 0));
+        return new()
+        {
+            Rung = rung, Footprint = footprint, ResidentOrder = order,
+            ResidentBytes = residentBytes, ComputeSeconds = computeSeconds, TransferSeconds = transferSeconds,
+            BufferBytes = buffers, ActivationBytes = activationBytes, WorkspaceBytes = workspace,
+        };
+    }
+
+    /// <summary>The CPU rung: no device memory, the CPU's time.</summary>
+    public static WeightOption Cpu(PlanRung rung, ComponentFootprint footprint, double seconds) => new()
+    {
+        Rung = rung, Footprint = footprint, ResidentOrder = [],
+        ResidentBytes = [0], ComputeSeconds = [seconds], TransferSeconds = [0],
+        BufferBytes = 0, ActivationBytes = 0, WorkspaceBytes = 0,
+    };
+
+    public ComponentPlacement ToPlacement(int k)
+    {
+        IReadOnlyList<string> resident = Rung.Placement switch
+        {
+            Placement.Cpu => [],
+            Placement.Resident or Placement.ResidentFp8 => Footprint.Blocks.Select(b => b.Name).ToList(),
+            _ => ResidentOrder.Take(k).OrderBy(b => BlockKey.Order(b.Name)).Select(b => b.Name).ToList(),
+        };
+        return new(Footprint.Component, Rung.Placement, Rung.StaysLoaded && OnDevice, resident, Footprint.Blocks.Count, ResidentBytes[k]);
+    }
+}
+
+/// <summary>One VAE rung costed for one request.</summary>
+internal sealed class VaeOption
+{
+    public required PlanRung Rung { get; init; }
+    public required VaePlacement Placement { get; init; }
+    public required long WeightBytes { get; init; }
+    public required long DecodeActivationBytes { get; init; }
+    public required long EncodeActivationBytes { get; init; }
+    /// <summary>Output (or input) image held on the device while tiles are processed.</summary>
+    public required long TileImageBytes { get; init; }
+    public required long WorkspaceBytes { get; init; }
+    public required double DecodeSeconds { get; init; }
+    public required double EncodeSeconds { get; init; }
+    /// <summary>Copy of the weights before each VAE phase when they do not stay loaded.</summary>
+    public required double LoadSeconds { get; init; }
+
+    public long Staying => Rung.StaysLoaded ? WeightBytes : 0;
+}

@@ -1,0 +1,88 @@
+using ZImageSharp.Planning;
+
+namespace ZImageSharp.Core.Tests.Planning;
+
+public class FootprintTests
+{
+    private static readonly ModelFootprint Released = ModelFootprint.FromReleasedConfig();
+
+    // Parameter counts from the spec (§2.2, §3.5, §4.2, §8.1); bf16 is two bytes a parameter.
+    [Fact]
+    public void ReleasedTransformerHasTheSpecParameterCount()
+    {
+        var dit = Released.Transformer;
+        Assert.Equal(2L * 6_154_908_736, dit.TotalBytes(WeightStorage.Bf16));
+        Assert.Equal(34, dit.Blocks.Count);
+        Assert.Equal(["noise_refiner.0", "noise_refiner.1", "context_refiner.0", "context_refiner.1", "layers.0"],
+            dit.Blocks.Take(5).Select(b => b.Name));
+        Assert.Equal("layers.29", dit.Blocks[^1].Name);
+        Assert.All(dit.Blocks.Where(b => b.Name.StartsWith("layers.")), b => Assert.Equal(2L * 180_910_336, b.Bf16Bytes));
+        Assert.Equal(2L * 176_962_816, dit.Blocks[2].Bf16Bytes);
+        Assert.Equal(2L * 11_852_352, dit.RestBf16Bytes);
+        Assert.Equal(BlockInput.ImageTokens, dit.Blocks[0].Input);
+        Assert.Equal(BlockInput.CaptionTokens, dit.Blocks[2].Input);
+        Assert.Equal(BlockInput.AllTokens, dit.Blocks[4].Input);
+    }
+
+    [Fact]
+    public void Fp8StoresOnlyTheBlockMatricesAsOneByte()
+    {
+        var dit = Released.Transformer;
+        // Main block: 176,947,200 attention and feed-forward weights as fp8; 3,963,136 adaLN and norm parameters stay bf16.
+        Assert.Equal(176_947_200L + 2 * 3_963_136L, dit.Blocks[^1].Fp8Bytes);
+        Assert.Equal(dit.RestBf16Bytes, dit.RestFp8Bytes);
+        // Qwen3 layer: 100,925,440 projection weights as fp8, 5,376 norm parameters stay bf16; the embedding stays bf16.
+        var te = Released.TextEncoder;
+        Assert.Equal(100_925_440L + 2 * 5_376L, te.Blocks[0].Fp8Bytes);
+        Assert.Equal(te.RestBf16Bytes, te.RestFp8Bytes);
+    }
+
+    [Fact]
+    public void ReleasedTextEncoderHoldsTheEmbeddingAndThirtyFiveLayers()
+    {
+        var te = Released.TextEncoder;
+        Assert.Equal(2L * 3_921_534_720, te.TotalBytes(WeightStorage.Bf16));
+        Assert.Equal(35, te.Blocks.Count);
+        Assert.All(te.Blocks, b => Assert.Equal(2L * 100_930_816, b.Bf16Bytes));
+        Assert.Equal(2L * 151_936 * 2_560, te.RestBf16Bytes);
+    }
+
+    [Fact]
+    public void ReleasedVaeMatchesTheSpec()
+    {
+        Assert.Equal(2L * 49_545_475, Released.VaeDecoder.TotalBytes(WeightStorage.Bf16));
+        Assert.Equal(2L * 34_274_208, Released.VaeEncoder.TotalBytes(WeightStorage.Bf16));
+        Assert.Empty(Released.VaeDecoder.Blocks);
+        Assert.Equal(Released.VaeDecoder.RestBf16Bytes, Released.VaeDecoder.RestFp8Bytes);
+    }
+
+    [Fact]
+    public void FromTensorsGroupsKeysWithOrWithoutTheModelPrefix()
+    {
+        var te = new[]
+        {
+            new TensorSize("embed_tokens.weight", 1000, 1000),
+            new TensorSize("layers.1.mlp.up_proj.weight", 20, 10),
+            new TensorSize("model.layers.0.mlp.up_proj.weight", 20, 10),
+            new TensorSize("model.layers.0.input_layernorm.weight", 4, 4),
+        };
+        var footprint = ModelFootprint.FromTensors(te, [new TensorSize("layers.0.attention.to_q.weight", 8, 4)],
+            [new TensorSize("decoder.conv_in.weight", 6, 6), new TensorSize("encoder.conv_in.weight", 2, 2)]);
+
+        Assert.Equal(["layers.0", "layers.1"], footprint.TextEncoder.Blocks.Select(b => b.Name));
+        Assert.Equal(24, footprint.TextEncoder.Blocks[0].Bf16Bytes);
+        Assert.Equal(14, footprint.TextEncoder.Blocks[0].Fp8Bytes);
+        Assert.Equal(1000, footprint.TextEncoder.RestBf16Bytes);
+        Assert.Equal(6, footprint.VaeDecoder.TotalBytes(WeightStorage.Bf16));
+        Assert.Equal(2, footprint.VaeEncoder.TotalBytes(WeightStorage.Bf16));
+    }
+
+    [Theory]
+    [InlineData("layers.3.feed_forward.w1.weight", 2, true)]
+    [InlineData("layers.3.adaLN_modulation.0.weight", 2, false)]
+    [InlineData("layers.3.attention_norm1.weight", 1, false)]
+    [InlineData("cap_embedder.1.weight", 2, false)]
+    [InlineData("all_final_layer.2-1.linear.weight", 2, false)]
+    public void PrecisionPolicyKeepsSensitiveTransformerTensorsInBf16(string key, int rank, bool fp8) =>
+        Assert.Equal(fp8, WeightPrecisionPolicy.StoresAsFp8(Component.Transformer, key, rank));
+}

@@ -1,0 +1,61 @@
+using ZImageSharp.Options;
+using ZImageSharp.Planning;
+using static ZImageSharp.Core.Tests.Planning.PlannerFixture;
+
+namespace ZImageSharp.Core.Tests.Planning;
+
+public class ReportTests
+{
+    [Fact]
+    public void ReportCarriesPhasesPeakAndTime()
+    {
+        var plan = PlanOn(16, Square(1024));
+        var report = plan.ToReport();
+
+        Assert.True(report.Fits);
+        Assert.Equal(plan.BudgetBytes, report.BudgetBytes);
+        Assert.Equal(["encode", "denoise", "decode"], report.Phases.Select(p => p.Phase));
+        Assert.Equal(report.Phases.Max(p => p.PredictedPeakBytes), report.PredictedPeakBytes);
+        Assert.InRange(report.PredictedTime.Ticks - report.Phases.Sum(p => p.PredictedTime.Ticks), -3, 3);
+        Assert.Null(report.LargestFittingSize);
+        Assert.StartsWith("1024x1024 in 1.543 s, peak 15.47 GiB of 15.50 GiB", report.Summary);
+        Assert.All(report.Phases, p => Assert.Equal(p.Phase, PlanningNames.ParsePhase(p.Phase).ReportName()));
+    }
+
+    [Fact]
+    public void TableListsEveryPhaseAndTheTotal()
+    {
+        var table = PlanTable.Format(PlanOn(24, Square(1024)));
+        var lines = table.TrimEnd().Split('\n');
+
+        Assert.StartsWith("Phase", lines[0]);
+        Assert.Contains("text encoder resident bf16, stays loaded (7.30 GiB)", lines[2]);
+        Assert.StartsWith("denoise", lines[3]);
+        Assert.Contains("21.67 GiB", lines[4]);
+        Assert.StartsWith("total", lines[^1]);
+        Assert.Contains("fits 23.50 GiB", lines[^1]);
+        Assert.EndsWith("1.475 s", lines[^1].TrimEnd());
+    }
+
+    [Fact]
+    public void TableOfANonFittingPlanNamesTheLargestSize()
+    {
+        var table = PlanTable.Format(PlanOn(4, Square(4096)));
+
+        Assert.Contains("does not fit 3.50 GiB", table);
+        Assert.Contains("largest size that fits: 2496x2496", table);
+    }
+
+    [Fact]
+    public void OptionsValidationListsEveryProblem()
+    {
+        var options = new PlannerOptions { ReserveBytes = -1, VaeTileSizesPixels = [500], PrefetchDepthBlocks = 0 };
+
+        var errors = options.Check();
+
+        Assert.Equal(3, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("ReserveBytes"));
+        Assert.Contains(errors, e => e.StartsWith("VaeTileSizesPixels") && e.Contains("(got 500)"));
+        Assert.Throws<ArgumentException>(() => new MemoryPlanner(options));
+    }
+}
