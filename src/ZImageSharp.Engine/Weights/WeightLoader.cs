@@ -21,7 +21,7 @@ public static class WeightLoader
         var unexpected = source.Names.Where(k => !targets.ContainsKey(k) && !(ignore?.Invoke(k) ?? false))
             .OrderBy(k => k, StringComparer.Ordinal).ToList();
         var mismatched = new List<string>();
-        foreach (var (name, target) in targets)
+        foreach (var (name, target) in targets.OrderBy(t => t.Key, StringComparer.Ordinal))
         {
             if (!source.Contains(name)) continue;
             var entry = source.Describe(name);
@@ -30,7 +30,7 @@ public static class WeightLoader
         }
         if (missing.Count + unexpected.Count + mismatched.Count > 0)
             throw new CheckpointException(Describe(source.Origin, missing, unexpected, mismatched), source.Origin,
-                missing.Concat(unexpected).FirstOrDefault() ?? mismatched.FirstOrDefault());
+                missing.Concat(unexpected).FirstOrDefault() ?? mismatched[0][..mismatched[0].IndexOf(':')]);
 
         using var noGrad = torch.no_grad();
         foreach (var (name, target) in targets)
@@ -44,10 +44,13 @@ public static class WeightLoader
     private static string Describe(string origin, List<string> missing, List<string> unexpected, List<string> mismatched)
     {
         var parts = new List<string> { $"The weights in '{origin}' do not match the model:" };
-        if (missing.Count > 0) parts.Add($"{missing.Count} missing ({Preview(missing)})");
-        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected ({Preview(unexpected)})");
-        if (mismatched.Count > 0) parts.Add($"{mismatched.Count} with the wrong shape ({Preview(mismatched)})");
-        return string.Join(" ", parts) + ".";
+        if (missing.Count > 0)
+            parts.Add($"{missing.Count} parameter(s) the model needs are in no weight file (missing: {Preview(missing)}).");
+        if (unexpected.Count > 0)
+            parts.Add($"{unexpected.Count} tensor(s) in the file belong to no parameter of the model (unexpected: {Preview(unexpected)}).");
+        if (mismatched.Count > 0)
+            parts.Add($"{mismatched.Count} tensor(s) have the wrong shape ({Preview(mismatched)}).");
+        return string.Join(" ", parts);
     }
 
     private static string Preview(List<string> names) =>
