@@ -127,7 +127,10 @@ public static partial class CheckpointKeyMap
             throw new CheckpointException(
                 $"'{raw.Origin}' holds {prefixes.Count} token embeddings ({string.Join(", ", prefixes.Select(p => $"'{p}embed_tokens.weight'"))}); " +
                 "a text-encoder file must hold one Qwen3 model.", raw.Origin);
-        return prefixes.SingleOrDefault() ?? "";
+        if (prefixes.Count == 1) return prefixes[0];
+        // No embedding in this file (a partial export): strip `model.` only if every weight carries it.
+        var weights = raw.Names.Where(n => !n.EndsWith("lm_head.weight", StringComparison.Ordinal)).ToList();
+        return weights.Count > 0 && weights.All(n => n.StartsWith("model.", StringComparison.Ordinal)) ? "model." : "";
     }
 
     private static IEnumerable<(string, TensorRecipe)> TextEncoderRecipes(string prefix, string source)
