@@ -28,7 +28,7 @@ public sealed record TensorRecipe(string Source)
 /// and dequantizing lazily: nothing is read until a tensor is asked for, and each read touches only the bytes that
 /// tensor needs. Owns (and disposes) the source beneath it.
 /// </summary>
-public sealed class KeyMappedSource : IWeightSource
+public sealed class KeyMappedSource : IWeightSource, IDirectReadSource
 {
     private readonly IWeightSource _inner;
     private readonly Dictionary<string, TensorRecipe> _recipes;
@@ -68,6 +68,19 @@ public sealed class KeyMappedSource : IWeightSource
         if (recipe.Shape is not null) tensor = tensor.reshape(recipe.Shape); // rows already taken, so the count matches
         if (recipe.Scale is not null) tensor = Dequantize(tensor, recipe, entry.Shape);
         return tensor.contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Reads a renamed, reshaped or split tensor straight into <paramref name="destination"/>; false for a dequantized one.</summary>
+    public bool TryReadInto(string name, torch.Tensor destination)
+    {
+        if (!_recipes.TryGetValue(name, out var recipe))
+            throw new CheckpointException($"'{Origin}' has no tensor that maps to '{name}'.", Origin, name);
+        if (recipe.Scale is not null) return false;
+        if (recipe.Rows is not { } rows)
+            return _inner is IDirectReadSource direct && direct.TryReadInto(recipe.Source, destination);
+        if (_inner is not IRowSliceSource slicer) return false;
+        slicer.ReadRowsInto(recipe.Source, rows.First, rows.Count, destination);
+        return true;
     }
 
     private torch.Tensor ReadRows(TensorRecipe recipe)

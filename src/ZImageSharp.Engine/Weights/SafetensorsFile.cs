@@ -22,7 +22,7 @@ public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, l
 /// then raw little-endian data. The whole header is validated on open, so a damaged file fails before any model is
 /// built. Tensors are read straight into tensor memory, never through a managed buffer of the whole file.
 /// </summary>
-public sealed class SafetensorsFile : IWeightSource, IRowSliceSource
+public sealed class SafetensorsFile : IWeightSource, IDirectReadSource, IRowSliceSource
 {
     // One pread of a large tensor runs at what one core can copy out of the page cache; two or more threads reading
     // disjoint halves reach the memory bandwidth instead (platform.md: 1.1 GB file, 2.9-3.7 GB/s with two threads).
@@ -89,6 +89,20 @@ public sealed class SafetensorsFile : IWeightSource, IRowSliceSource
     /// <summary>Reads rows [firstRow, firstRow + rowCount) of dimension 0 without reading the rest of the tensor.</summary>
     public torch.Tensor ReadRows(string name, long firstRow, long rowCount)
     {
+        var (entry, begin, bytes, shape) = RowRange(name, firstRow, rowCount);
+        return ReadRange(entry, begin, bytes, shape);
+    }
+
+    /// <summary>Reads rows [firstRow, firstRow + rowCount) of dimension 0 into a contiguous CPU tensor of the stored dtype.</summary>
+    public void ReadRowsInto(string name, long firstRow, long rowCount, torch.Tensor destination)
+    {
+        var (entry, begin, bytes, _) = RowRange(name, firstRow, rowCount);
+        CheckDestination(entry, destination, bytes);
+        ReadBytes(entry.Name, _dataStart + begin, bytes, TorchNative.DataPointer(destination));
+    }
+
+    private (SafetensorsEntry Entry, long Begin, long Bytes, long[] Shape) RowRange(string name, long firstRow, long rowCount)
+    {
         var entry = Describe(name);
         if (entry.Shape.Length == 0 || firstRow < 0 || rowCount < 0 || firstRow + rowCount > entry.Shape[0])
             throw new ArgumentOutOfRangeException(nameof(firstRow),
@@ -96,7 +110,7 @@ public sealed class SafetensorsFile : IWeightSource, IRowSliceSource
         long rowBytes = entry.Shape[0] == 0 ? 0 : entry.ByteCount / entry.Shape[0];
         var shape = (long[])entry.Shape.Clone();
         shape[0] = rowCount; // [rowCount, ...rest]
-        return ReadRange(entry, entry.Begin + firstRow * rowBytes, rowCount * rowBytes, shape);
+        return (entry, entry.Begin + firstRow * rowBytes, rowCount * rowBytes, shape);
     }
 
     private torch.Tensor ReadRange(SafetensorsEntry entry, long begin, long byteCount, long[] shape)
@@ -114,14 +128,28 @@ public sealed class SafetensorsFile : IWeightSource, IRowSliceSource
         }
     }
 
-    /// <summary>Reads the bytes of <paramref name="entry"/> into a contiguous CPU tensor of the same byte size.</summary>
+    /// <summary>Reads tensor <paramref name="name"/> into a contiguous CPU tensor of its dtype and element count; always true.</summary>
+    public bool TryReadInto(string name, torch.Tensor destination)
+    {
+        ReadInto(Describe(name), destination);
+        return true;
+    }
+
+    /// <summary>Reads the bytes of <paramref name="entry"/> into a contiguous CPU tensor of its dtype and element count.</summary>
     public void ReadInto(SafetensorsEntry entry, torch.Tensor destination)
     {
-        if (destination.device_type != DeviceType.CPU || !destination.is_contiguous()
-            || destination.numel() * destination.element_size() != entry.ByteCount)
-            throw new ArgumentException("The destination must be a contiguous CPU tensor of exactly the entry's byte size.",
-                nameof(destination));
+        CheckDestination(entry, destination, entry.ByteCount);
         ReadBytes(entry.Name, _dataStart + entry.Begin, entry.ByteCount, TorchNative.DataPointer(destination));
+    }
+
+    private static void CheckDestination(SafetensorsEntry entry, torch.Tensor destination, long bytes)
+    {
+        if (destination.device_type != DeviceType.CPU || !destination.is_contiguous()
+            || destination.dtype != SafetensorsDType.ToScalarType(entry.DType)
+            || destination.numel() * destination.element_size() != bytes)
+            throw new ArgumentException(
+                $"Tensor '{entry.Name}' ({entry.DType}, {bytes} bytes) needs a contiguous CPU destination of that dtype and size.",
+                nameof(destination));
     }
 
     private void ReadBytes(string tensorName, long fileOffset, long length, IntPtr destination)
@@ -156,12 +184,6 @@ public sealed class SafetensorsFile : IWeightSource, IRowSliceSource
     }
 
     public void Dispose() => _handle.Dispose();
-}
-
-/// <summary>A source that can read a row range of a tensor without reading all of it (used to split fused weights).</summary>
-internal interface IRowSliceSource
-{
-    torch.Tensor ReadRows(string name, long firstRow, long rowCount);
 }
 
 /// <summary>Parses and validates a safetensors header; every failure names the file and, where one is to blame, the tensor.</summary>

@@ -9,7 +9,7 @@ namespace ZImageSharp.Engine.Weights;
 /// All shards must exist when the index is opened; each is opened (header only) the first time one of its tensors is
 /// described or read, and all are closed with the index.
 /// </summary>
-public sealed class SafetensorsIndex : IWeightSource, IRowSliceSource
+public sealed class SafetensorsIndex : IWeightSource, IDirectReadSource, IRowSliceSource
 {
     private readonly Dictionary<string, string> _weightMap;
     private readonly Dictionary<string, SafetensorsFile> _openShards = new(StringComparer.Ordinal);
@@ -94,6 +94,11 @@ public sealed class SafetensorsIndex : IWeightSource, IRowSliceSource
     public torch.Tensor Read(string name) => ShardHolding(name).Read(name);
 
     public torch.Tensor ReadRows(string name, long firstRow, long rowCount) => ShardHolding(name).ReadRows(name, firstRow, rowCount);
+
+    public bool TryReadInto(string name, torch.Tensor destination) => ShardHolding(name).TryReadInto(name, destination);
+
+    public void ReadRowsInto(string name, long firstRow, long rowCount, torch.Tensor destination) =>
+        ShardHolding(name).ReadRowsInto(name, firstRow, rowCount, destination);
 
     private SafetensorsFile ShardHolding(string name)
     {

@@ -7,7 +7,8 @@ namespace ZImageSharp.Engine.Weights;
 /// Loads a module's parameters and buffers from a weight source, strictly: every parameter must be found with its
 /// exact shape, and every tensor in the source must be used (unless <c>ignore</c> says otherwise). All problems are
 /// reported at once, so a wrong checkpoint is diagnosed in one run. Tensors are converted one at a time to the
-/// parameter's dtype and device, so peak host memory stays at one tensor.
+/// parameter's dtype and device through one reused staging buffer (or read straight into a CPU parameter of the stored
+/// dtype), so peak host memory stays at one tensor and the buffer is faulted in once.
 /// </summary>
 public static class WeightLoader
 {
@@ -33,12 +34,9 @@ public static class WeightLoader
                 missing.Concat(unexpected).FirstOrDefault() ?? mismatched[0][..mismatched[0].IndexOf(':')]);
 
         using var noGrad = torch.no_grad();
+        using var staging = new StagingBuffers();
         foreach (var (name, target) in targets)
-        {
-            using var stored = source.Read(name);
-            using var converted = stored.to(target.dtype, target.device);
-            target.copy_(converted);
-        }
+            WeightReads.CopyInto(source, name, target, staging);
     }
 
     private static string Describe(string origin, List<string> missing, List<string> unexpected, List<string> mismatched)

@@ -56,7 +56,7 @@ public sealed class CheckpointLayoutTests : IDisposable
         using var textEncoder = layout.TextEncoder.OpenWeights();
         Assert.Equal(["norm.weight"], textEncoder.Names); // the `model.` prefix is mapped away
         var inventory = CheckpointInventory.Measure(layout);
-        Assert.Equal(8, inventory.Transformer.StoredBytes);
+        Assert.Equal(16, inventory.Transformer.StoredBytes); // two F32 [2] tensors
         Assert.Equal(8, inventory.Vae.Group("decoder").StoredBytes);
     }
 
