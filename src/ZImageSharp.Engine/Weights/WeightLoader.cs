@@ -7,7 +7,8 @@ namespace ZImageSharp.Engine.Weights;
 /// Loads a module's parameters and buffers from a weight source, strictly: every parameter must be found with its
 /// exact shape, and every tensor in the source must be used (unless <c>ignore</c> says otherwise). All problems are
 /// reported at once, so a wrong checkpoint is diagnosed in one run. Tensors are converted one at a time to the
-/// parameter's dtype and device, so peak host memory stays at one tensor.
+/// parameter's dtype and device through one reused staging buffer (or read straight into a CPU parameter of the stored
+/// dtype), so peak host memory stays at one tensor and the buffer is faulted in once.
 /// </summary>
 public static class WeightLoader
 {
@@ -21,7 +22,7 @@ public static class WeightLoader
         var unexpected = source.Names.Where(k => !targets.ContainsKey(k) && !(ignore?.Invoke(k) ?? false))
             .OrderBy(k => k, StringComparer.Ordinal).ToList();
         var mismatched = new List<string>();
-        foreach (var (name, target) in targets)
+        foreach (var (name, target) in targets.OrderBy(t => t.Key, StringComparer.Ordinal))
         {
             if (!source.Contains(name)) continue;
             var entry = source.Describe(name);
@@ -30,24 +31,24 @@ public static class WeightLoader
         }
         if (missing.Count + unexpected.Count + mismatched.Count > 0)
             throw new CheckpointException(Describe(source.Origin, missing, unexpected, mismatched), source.Origin,
-                missing.Concat(unexpected).FirstOrDefault() ?? mismatched.FirstOrDefault());
+                missing.Concat(unexpected).FirstOrDefault() ?? mismatched[0][..mismatched[0].IndexOf(':')]);
 
         using var noGrad = torch.no_grad();
+        using var staging = new StagingBuffers();
         foreach (var (name, target) in targets)
-        {
-            using var stored = source.Read(name);
-            using var converted = stored.to(target.dtype, target.device);
-            target.copy_(converted);
-        }
+            WeightReads.CopyInto(source, name, target, staging);
     }
 
     private static string Describe(string origin, List<string> missing, List<string> unexpected, List<string> mismatched)
     {
         var parts = new List<string> { $"The weights in '{origin}' do not match the model:" };
-        if (missing.Count > 0) parts.Add($"{missing.Count} missing ({Preview(missing)})");
-        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected ({Preview(unexpected)})");
-        if (mismatched.Count > 0) parts.Add($"{mismatched.Count} with the wrong shape ({Preview(mismatched)})");
-        return string.Join(" ", parts) + ".";
+        if (missing.Count > 0)
+            parts.Add($"{missing.Count} parameter(s) the model needs are in no weight file (missing: {Preview(missing)}).");
+        if (unexpected.Count > 0)
+            parts.Add($"{unexpected.Count} tensor(s) in the file belong to no parameter of the model (unexpected: {Preview(unexpected)}).");
+        if (mismatched.Count > 0)
+            parts.Add($"{mismatched.Count} tensor(s) have the wrong shape ({Preview(mismatched)}).");
+        return string.Join(" ", parts);
     }
 
     private static string Preview(List<string> names) =>
