@@ -30,17 +30,21 @@ public sealed class FlowMatchEulerScheduler
     public int NumTrainTimesteps { get; }
 
     /// <summary>
-    /// The N + 1 noise levels σ_0 = 1 … σ_{N−1}, then the terminal 0: the unshifted σ are numpy's
-    /// <c>linspace(1, 1/N, N)</c> (float64) cast to float32, then shifted in float32.
+    /// The N + 1 noise levels σ_0 = 1 … σ_{N−1}, then the terminal 0: the unshifted σ are torch's float32
+    /// <c>linspace(1, 1/N, N)</c>, then shifted in float32.
     /// </summary>
     public float[] Sigmas(int steps)
     {
         if (steps <= 0) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of steps must be positive.");
         var sigmas = new float[steps + 1];
         float shift = (float)Shift, shiftMinusOne = (float)(Shift - 1.0);
+        float[] unshifted;
+        // libtorch's own linspace: its float32 rounding (it fills from both ends) differs from a float64 linspace
+        // cast to float32 by one ulp for some N (e.g. 0.45 at N = 20), and the reference uses torch's.
+        using (var line = linspace(1.0, 1.0 / steps, steps, dtype: ScalarType.Float32)) unshifted = line.data<float>().ToArray();
         for (int i = 0; i < steps; i++)
         {
-            float s = (float)Linspace(1.0, 1.0 / steps, steps, i);
+            float s = unshifted[i];
             sigmas[i] = shift * s / (1f + shiftMinusOne * s);
         }
         sigmas[steps] = 0f;
@@ -71,14 +75,5 @@ public sealed class FlowMatchEulerScheduler
         float dt = sigmaNext - sigma;
         var noisePrediction = velocity.to(ScalarType.Float32).neg();
         return (latents.to(ScalarType.Float32) + noisePrediction * dt).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Element i of numpy.linspace(start, stop, count) (endpoint included), in float64 like numpy.</summary>
-    private static double Linspace(double start, double stop, int count, int i)
-    {
-        if (count == 1) return start;
-        if (i == count - 1) return stop;
-        double step = (stop - start) / (count - 1);
-        return i * step + start;
     }
 }
