@@ -12,6 +12,9 @@ internal static class Program
         app.Configure(config =>
         {
             config.SetApplicationName("zimage");
+            config.AddCommand<GenerateCommand>("generate").WithDescription("Generate images from a prompt and write PNGs.")
+                .WithExample("generate", "--prompt", "\"a red fox in the snow\"", "--output", "fox.png");
+            config.AddCommand<BenchCommand>("bench").WithDescription("Measure speed and peak memory per phase (real-size model, random weights; no files needed).");
             config.AddCommand<DoctorCommand>("doctor").WithDescription("Report the device, driver, libtorch, other processes' memory and what runs here.");
             config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception));
         });

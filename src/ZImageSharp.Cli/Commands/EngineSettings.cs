@@ -20,9 +20,31 @@ internal class EngineSettings : CommandSettings
     [Description("A diffusers Z-Image-Turbo folder. Default: none, which runs the built-in tiny random demo model. Env: ZIMAGE_MODEL.")]
     public string? Model { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_MODEL");
 
+    [CommandOption("--diffusion-model <FILE>")]
+    [Description("ComfyUI single-file diffusion model (z_image_turbo_bf16.safetensors or an fp8 variant); goes with --text-encoder and --vae.")]
+    public string? DiffusionModel { get; init; }
+
+    [CommandOption("--text-encoder <FILE>")]
+    [Description("ComfyUI Qwen3-4B text encoder file (qwen_3_4b.safetensors).")]
+    public string? TextEncoder { get; init; }
+
+    [CommandOption("--vae <FILE>")]
+    [Description("Flux VAE file (ae.safetensors).")]
+    public string? Vae { get; init; }
+
+    [CommandOption("--dtype <DTYPE>")]
+    [Description("Compute dtype: auto (default: bf16 on CUDA, fp32 on the CPU), bf16 or fp32.")]
+    public string DType { get; init; } = "auto";
+
+    [CommandOption("--inject-oom <PHASES>", IsHidden = true)]
+    [Description("Testing: force out-of-memory errors, e.g. denoise:2,decode (recovery is then exercised).")]
+    public string? InjectOom { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_INJECT_OOM");
+
     [CommandOption("--vram-budget <SIZE>")]
     [Description("Plan as if the card had this much memory, e.g. 12GiB. Default: what the card has free. Env: ZIMAGE_VRAM_BUDGET.")]
     public string? VramBudget { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_VRAM_BUDGET");
+
+    public bool HasCheckpoint => Model is not null || DiffusionModel is not null;
 
     public ByteSize? ParsedVramBudget => VramBudget is null ? null : ByteSize.Parse(VramBudget);
 

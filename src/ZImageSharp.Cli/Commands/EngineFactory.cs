@@ -1,0 +1,25 @@
+using ZImageSharp.Engine;
+using ZImageSharp.Engine.Diagnostics;
+using ZImageSharp.Options;
+
+namespace ZImageSharp.Cli.Commands;
+
+/// <summary>The one place the CLI turns its flags into an engine.</summary>
+internal static class EngineFactory
+{
+    public static EngineOptions Options(EngineSettings s, bool randomRealWeights = false) => new()
+    {
+        ModelPath = s.Model,
+        DiffusionModelPath = s.DiffusionModel,
+        TextEncoderPath = s.TextEncoder,
+        VaePath = s.Vae,
+        Device = s.Device,
+        LibTorchPath = s.LibTorch,
+        VramBudget = s.ParsedVramBudget,
+        ComputeDType = s.DType,
+        RandomRealWeights = randomRealWeights,
+    };
+
+    public static ZImageEngine Create(EngineSettings s, bool randomRealWeights = false) =>
+        ZImageEngine.Create(Options(s, randomRealWeights), s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null);
+}

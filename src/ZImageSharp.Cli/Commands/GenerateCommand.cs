@@ -1,0 +1,134 @@
+using System.ComponentModel;
+using System.Text.Json;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using ZImageSharp.Contracts;
+using ZImageSharp.Options;
+
+namespace ZImageSharp.Cli.Commands;
+
+internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
+{
+    internal sealed class Settings : EngineSettings
+    {
+        [CommandOption("-p|--prompt <TEXT>")]
+        [Description("What to draw. Required.")]
+        public string? Prompt { get; init; }
+
+        [CommandOption("-n|--negative-prompt <TEXT>")]
+        [Description("What to avoid; used only with --guidance above 0. Default: empty.")]
+        public string NegativePrompt { get; init; } = "";
+
+        [CommandOption("-W|--width <PIXELS>")]
+        [Description("Width, a multiple of 16 (default 1024).")]
+        public int Width { get; init; } = 1024;
+
+        [CommandOption("-H|--height <PIXELS>")]
+        [Description("Height, a multiple of 16 (default 1024).")]
+        public int Height { get; init; } = 1024;
+
+        [CommandOption("-s|--steps <N>")]
+        [Description("Denoising steps (default 8, what Turbo is distilled for).")]
+        public int Steps { get; init; } = 8;
+
+        [CommandOption("--seed <N>")]
+        [Description("Seed of the first image; image i uses seed + i. Default: random.")]
+        public long? Seed { get; init; }
+
+        [CommandOption("-c|--count <N>")]
+        [Description("Number of images (default 1).")]
+        public int Count { get; init; } = 1;
+
+        [CommandOption("-g|--guidance <SCALE>")]
+        [Description("Classifier-free guidance; 0 (default) is Turbo's setting, above 0 also runs the negative prompt.")]
+        public float Guidance { get; init; }
+
+        [CommandOption("-o|--output <FILE>")]
+        [Description("Output PNG (default zimage.png). With --count above 1, files are numbered: name-1.png, name-2.png…")]
+        public string Output { get; init; } = "zimage.png";
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Prompt)) return ValidationResult.Error("--prompt is required (what to draw).");
+            if (!Output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+                return ValidationResult.Error($"--output must name a .png file (got '{Output}').");
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var request = new GenerationRequest
+        {
+            Prompt = settings.Prompt!,
+            NegativePrompt = settings.NegativePrompt,
+            Width = settings.Width,
+            Height = settings.Height,
+            Steps = settings.Steps,
+            Seed = settings.Seed,
+            Count = settings.Count,
+            GuidanceScale = settings.Guidance,
+        };
+        // Reject bad input before minutes of model loading.
+        GenerationRequestValidator.Validate(request, RequestLimits.Default);
+        var outputs = OutputPaths(settings.Output, settings.Count);
+        foreach (var dir in outputs.Select(Path.GetDirectoryName).Where(d => !string.IsNullOrEmpty(d)).Distinct())
+            if (!Directory.Exists(dir)) throw new ArgumentException($"--output: the folder '{dir}' does not exist.");
+
+        using var engine = EngineFactory.Create(settings);
+        if (engine.Model.IsDemo)
+            AnsiConsole.MarkupLineInterpolated($"[yellow]demo model:[/] {engine.Model.Description}");
+        AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; plan: {engine.Plan(request).Summary}[/]");
+
+        GenerationResult? result = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("encode", maxValue: request.Steps + 2);
+                var progress = new SynchronousProgress<GenerationProgress>(p =>
+                {
+                    task.Description = p.Phase.ToString().ToLowerInvariant();
+                    task.Value = p.Phase switch
+                    {
+                        GenerationPhase.Encode => 0,
+                        GenerationPhase.Denoise => 1 + p.Step,
+                        GenerationPhase.Decode => request.Steps + 1,
+                        _ => request.Steps + 2,
+                    };
+                });
+                result = engine.GenerateAsync(request, progress, cancellationToken).GetAwaiter().GetResult();
+                task.Value = task.MaxValue;
+            });
+
+        for (int i = 0; i < result!.Images.Count; i++)
+            WriteAtomically(outputs[i], result.Images[i].Png);
+        var table = new Table().AddColumn("file").AddColumn("seed").AddColumn("size");
+        for (int i = 0; i < result.Images.Count; i++)
+            table.AddRow(Markup.Escape(outputs[i]), result.Images[i].Seed.ToString(), $"{result.Images[i].Width}x{result.Images[i].Height}");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLineInterpolated($"[grey]{string.Join(", ", result.Phases.Select(p => $"{p.Phase.ToString().ToLowerInvariant()} {p.Elapsed.TotalMilliseconds:0} ms" + (p.PeakBytes > 0 ? $" (peak {new ByteSize(p.PeakBytes)})" : "")))}; total {result.Total.TotalSeconds:0.00} s{(result.OomRecoveries > 0 ? $"; recovered from {result.OomRecoveries} out-of-memory error(s)" : "")}[/]");
+        return 0;
+    }
+
+    internal static IReadOnlyList<string> OutputPaths(string output, int count)
+    {
+        if (count == 1) return [output];
+        var stem = Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output));
+        return Enumerable.Range(1, count).Select(i => $"{stem}-{i}.png").ToList();
+    }
+
+    /// <summary>Never leaves a half-written PNG: write a temporary file beside the target, then rename.</summary>
+    private static void WriteAtomically(string path, byte[] bytes)
+    {
+        var temp = path + ".partial";
+        File.WriteAllBytes(temp, bytes);
+        File.Move(temp, path, overwrite: true);
+    }
+}
+
+/// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+internal sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

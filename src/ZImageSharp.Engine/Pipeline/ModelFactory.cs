@@ -1,0 +1,127 @@
+using System.Text.Json;
+using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
+using ZImageSharp.Engine.Models.TextEncoder;
+using ZImageSharp.Engine.Models.Transformer;
+using ZImageSharp.Engine.Models.Vae;
+using ZImageSharp.Engine.Tokenization;
+using ZImageSharp.Engine.Weights;
+using ZImageSharp.Errors;
+using ZImageSharp.Options;
+
+namespace ZImageSharp.Engine.Pipeline;
+
+/// <summary>
+/// Builds the three models and the tokenizer: from a checkpoint (configs read from its JSON files, weights converted
+/// tensor by tensor to the compute dtype on the device), as the released architecture with random weights built
+/// directly on the device (benchmarks), or as the tiny demo model.
+/// </summary>
+public static class ModelFactory
+{
+    public static string AssetsFolder => Path.Combine(AppContext.BaseDirectory, "Assets");
+    public static string BuiltInTokenizerFolder => Path.Combine(AssetsFolder, "qwen-tokenizer");
+
+    /// <param name="vaeDType">The VAE's dtype: float32 is the reference's choice, bfloat16 halves decode memory.</param>
+    public static ZImageModels Load(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    {
+        if (options.HasWeights) return FromCheckpoint(options, device, dtype, vaeDType);
+        return options.RandomRealWeights ? RandomReleased(device, dtype, vaeDType) : Demo(device, dtype, vaeDType);
+    }
+
+    public static ZImageModels Demo(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    {
+        var file = Path.Combine(AssetsFolder, "demo-model.json");
+        using var doc = JsonDocument.Parse(File.ReadAllText(file));
+        var root = doc.RootElement;
+        // Seeded so the demo draws the same noise for the same seed on every machine.
+        torch.manual_seed(root.GetProperty("seed").GetInt64());
+        var placement = new ModulePlacement(device, dtype);
+        return new ZImageModels
+        {
+            Name = "Z-Image demo (tiny random weights)",
+            Origin = ModelOrigin.Demo,
+            Description = "No weights are configured, so the built-in tiny demo model runs: it has Z-Image's architecture at toy widths with random weights and draws noise, not pictures. Point --model (or ZIMAGE_MODEL) at a diffusers Z-Image-Turbo folder, or give the ComfyUI files with --diffusion-model, --text-encoder and --vae.",
+            Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
+            TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.FromJson(root.GetProperty("text_encoder").GetRawText(), file + "#text_encoder"), placement),
+            Transformer = new ZImageTransformer(ZImageTransformerConfig.Parse(root.GetProperty("transformer").GetRawText(), file + "#transformer"), device, dtype),
+            Vae = AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
+            Shift = root.GetProperty("scheduler").GetProperty("shift").GetDouble(),
+        };
+    }
+
+    public static ZImageModels RandomReleased(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    {
+        torch.manual_seed(0);
+        var placement = new ModulePlacement(device, dtype);
+        return new ZImageModels
+        {
+            Name = "Z-Image-Turbo architecture (random weights)",
+            Origin = ModelOrigin.RandomReleased,
+            Description = "The released Z-Image-Turbo architecture with random weights built directly on the device: real speed and memory, no real picture. No weight files are read.",
+            Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
+            TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.Released, placement),
+            Transformer = new ZImageTransformer(ZImageTransformerConfig.Released, device, dtype),
+            Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
+            Shift = 3.0,
+        };
+    }
+
+    public static ZImageModels FromCheckpoint(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    {
+        var layout = CheckpointLayout.Resolve(new CheckpointPaths
+        {
+            Folder = options.ModelPath,
+            DiffusionModel = options.DiffusionModelPath,
+            TextEncoder = options.TextEncoderPath,
+            Vae = options.VaePath,
+            Tokenizer = options.TokenizerPath,
+        });
+        var tokenizer = QwenTokenizer.Create(layout.TokenizerPath ?? BuiltInTokenizerFolder);
+        var placement = new ModulePlacement(device, dtype);
+
+        var teConfig = layout.TextEncoder.ConfigPath is { } tc ? Qwen3Config.FromFile(tc) : Qwen3Config.Released;
+        var ditConfig = layout.Transformer.ConfigPath is { } dc ? ZImageTransformerConfig.FromJson(dc) : ZImageTransformerConfig.Released;
+        var vaeConfig = layout.Vae.ConfigPath is { } vc ? AutoencoderKLConfig.FromFile(vc) : AutoencoderKLConfig.Released;
+        if (teConfig.HiddenSize != ditConfig.CapFeatDim)
+            throw new CheckpointException(
+                $"The text encoder's hidden size ({teConfig.HiddenSize}) differs from the transformer's cap_feat_dim ({ditConfig.CapFeatDim}); these files do not belong together.");
+
+        Qwen3Model? te = null;
+        ZImageTransformer? dit = null;
+        AutoencoderKL? vae = null;
+        try
+        {
+            te = Qwen3Model.CreateForZImage(teConfig, placement);
+            using (var source = layout.TextEncoder.OpenWeights()) WeightLoader.LoadInto(te, source, te.IsUnbuiltCheckpointKey);
+            dit = new ZImageTransformer(ditConfig, device, dtype);
+            using (var source = layout.Transformer.OpenWeights()) WeightLoader.LoadInto(dit, source);
+            vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType));
+            using (var source = layout.Vae.OpenWeights()) WeightLoader.LoadInto(vae, source, vae.IsUnbuiltCheckpointKey);
+        }
+        catch
+        {
+            te?.Dispose();
+            dit?.Dispose();
+            vae?.Dispose();
+            throw;
+        }
+        return new ZImageModels
+        {
+            Name = options.ModelPath is { } folder ? $"Z-Image-Turbo ({Path.GetFileName(Path.TrimEndingDirectorySeparator(folder))})" : $"Z-Image-Turbo ({Path.GetFileName(options.DiffusionModelPath)})",
+            Origin = ModelOrigin.Checkpoint,
+            Description = $"Weights from {options.ModelPath ?? options.DiffusionModelPath}.",
+            Tokenizer = tokenizer,
+            TextEncoder = te,
+            Transformer = dit,
+            Vae = vae,
+            Shift = ReadShift(layout.SchedulerConfigPath),
+        };
+    }
+
+    private static double ReadShift(string? schedulerConfig)
+    {
+        if (schedulerConfig is null) return 3.0;
+        using var doc = JsonDocument.Parse(File.ReadAllText(schedulerConfig));
+        return doc.RootElement.TryGetProperty("shift", out var shift) && shift.TryGetDouble(out var value) ? value : 1.0;
+    }
+}

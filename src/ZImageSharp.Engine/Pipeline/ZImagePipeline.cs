@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using TorchSharp;
+using ZImageSharp.Contracts;
+using ZImageSharp.Engine.Imaging;
+using ZImageSharp.Engine.Models.Common;
+using ZImageSharp.Engine.Models.Vae;
+using static TorchSharp.torch;
+
+namespace ZImageSharp.Engine.Pipeline;
+
+/// <summary>
+/// Text to image, phase by phase (spec §1.2): tokenize, encode each distinct prompt over its real tokens only,
+/// denoise from seeded CPU noise, decode, write PNGs that carry their parameters. Where each component lives is the
+/// placement's business; how each phase copes with memory is the phase runner's.
+/// </summary>
+public sealed class ZImagePipeline(ZImageModels models)
+{
+    public ZImageModels Models { get; } = models;
+
+    /// <summary>The caption features of one prompt: [tokens, hidden] on the transformer's device and dtype.</summary>
+    public Tensor EncodePrompt(string prompt, Device textEncoderDevice)
+    {
+        var ids = Models.Tokenizer.EncodePromptIds(prompt);
+        using var idTensor = tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: textEncoderDevice);
+        using var hidden = Models.TextEncoder.EncodeForZImage(idTensor);
+        return hidden.to(Models.Transformer.DType, Models.Transformer.Device);
+    }
+
+    public IReadOnlyList<GeneratedImage> Generate(
+        GenerationRequest request,
+        long seed,
+        PhaseRunner phases,
+        IPhasePlacement placement,
+        Func<DecodeSettings> decodeSettings,
+        IProgress<GenerationProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        void Report(GenerationPhase phase, int step, int total, TimeSpan? eta = null, PreviewImage? preview = null) =>
+            progress?.Report(new GenerationProgress(phase, step, total, clock.Elapsed, eta, preview));
+
+        using var noGrad = no_grad();
+        bool guided = request.GuidanceScale > 0f;
+
+        Report(GenerationPhase.Encode, 0, guided ? 2 : 1);
+        var (positive, negative) = phases.Run(GenerationPhase.Encode, () =>
+        {
+            placement.BeforePhase(GenerationPhase.Encode);
+            try
+            {
+                var pos = EncodePrompt(request.Prompt, placement.TextEncoderDevice);
+                var neg = guided ? EncodePrompt(request.NegativePrompt, placement.TextEncoderDevice) : null;
+                return (pos.MoveToOuterDisposeScope(), neg?.MoveToOuterDisposeScope());
+            }
+            finally { placement.AfterPhase(GenerationPhase.Encode); }
+        });
+        cancellationToken.ThrowIfCancellationRequested();
+
+        Tensor latents;
+        try
+        {
+            var captions = Enumerable.Repeat(positive, request.Count).ToArray();
+            var negatives = negative is null ? null : Enumerable.Repeat(negative, request.Count).ToArray();
+            var (latentHeight, latentWidth) = LatentNoise.LatentSize(request.Height, request.Width);
+            var options = new DenoiseOptions
+            {
+                Steps = request.Steps,
+                Shift = request.Shift ?? Models.Shift,
+                GuidanceScale = request.GuidanceScale,
+                CfgTruncation = request.CfgTruncation,
+                CfgNormalization = request.CfgNormalization,
+            };
+            var denoiser = new Denoiser(Models.Transformer);
+            latents = phases.Run(GenerationPhase.Denoise, () =>
+            {
+                placement.BeforePhase(GenerationPhase.Denoise);
+                try
+                {
+                    using var noise = LatentNoise.Sample(seed, request.Count, Models.Transformer.Config.InChannels, latentHeight, latentWidth);
+                    var stepClock = Stopwatch.StartNew();
+                    Report(GenerationPhase.Denoise, 0, request.Steps);
+                    return denoiser.Run(noise, captions, options, negatives, (step, current) =>
+                    {
+                        var perStep = stepClock.Elapsed / (step + 1);
+                        var preview = progress is null ? null : LatentPreview.Render(current[0]);
+                        Report(GenerationPhase.Denoise, step + 1, request.Steps, perStep * (request.Steps - step - 1), preview);
+                    }, cancellationToken);
+                }
+                finally { placement.AfterPhase(GenerationPhase.Denoise); }
+            });
+        }
+        finally
+        {
+            positive.Dispose();
+            negative?.Dispose();
+        }
+
+        IReadOnlyList<RgbImage> pixels;
+        using (latents)
+        {
+            Report(GenerationPhase.Decode, 0, request.Count);
+            pixels = phases.Run(GenerationPhase.Decode, () =>
+            {
+                placement.BeforePhase(GenerationPhase.Decode);
+                try { return Decode(latents, decodeSettings()); }
+                finally { placement.AfterPhase(GenerationPhase.Decode); }
+            });
+        }
+
+        Report(GenerationPhase.Png, 0, request.Count);
+        var images = phases.Run(GenerationPhase.Png, () => pixels.Select((image, i) =>
+        {
+            var parameters = new ImageParameters
+            {
+                Prompt = request.Prompt,
+                NegativePrompt = request.NegativePrompt,
+                Steps = request.Steps,
+                Sampler = "Euler",
+                CfgScale = request.GuidanceScale,
+                Seed = seed + i,
+                Width = image.Width,
+                Height = image.Height,
+                Model = Models.Name,
+            };
+            var png = PngEncoder.Encode(image.Pixels, image.Width, image.Height, PngColorType.Rgb, parameters.ToPngText());
+            return new GeneratedImage(png, seed + i, image.Width, image.Height);
+        }).ToList());
+        Report(GenerationPhase.Done, request.Count, request.Count);
+        return images;
+    }
+
+    private IReadOnlyList<RgbImage> Decode(Tensor latents, DecodeSettings settings)
+    {
+        var vae = Models.Vae;
+        var results = new List<RgbImage>();
+        long count = latents.shape[0];
+        long perPass = Math.Max(1, Math.Min(settings.ImagesPerPass, count));
+        for (long start = 0; start < count; start += perPass)
+        {
+            using var scope = NewDisposeScope();
+            var slice = latents.narrow(0, start, Math.Min(perPass, count - start));
+            var z = vae.FromDiffusionLatents(slice.to(vae.ParameterDType(), vae.ParameterDevice()));
+            var decoded = settings.Tiles is { } tiles ? VaeTiling.DecodeTiled(vae, z, tiles) : vae.Decode(z);
+            results.AddRange(ImageConversion.ToRgb(decoded));
+        }
+        return results;
+    }
+}

@@ -1,0 +1,190 @@
+using TorchSharp;
+using ZImageSharp.Contracts;
+using ZImageSharp.Engine.Cuda;
+using ZImageSharp.Engine.Diagnostics;
+using ZImageSharp.Engine.Models.Vae;
+using ZImageSharp.Engine.Native;
+using ZImageSharp.Engine.Pipeline;
+using ZImageSharp.Errors;
+using ZImageSharp.Options;
+using ZImageSharp.Planning;
+
+namespace ZImageSharp.Engine;
+
+/// <summary>
+/// The engine as the CLI and the server see it: it owns the device, the models and the memory planner, admits only
+/// requests that fit, runs one generation at a time per device, and recovers from out-of-memory errors in-process by
+/// degrading the plan for the failing phase and retrying it.
+/// </summary>
+public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemInfo, IDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ZImagePipeline _pipeline;
+    private readonly MemoryPlanner _planner;
+    private readonly ModelFootprint _footprint;
+    private readonly IFaultInjector _faults;
+    private readonly EngineOptions _options;
+    private string? _lastPlan;
+
+    public ComputeDevice Device { get; }
+    public ZImageModels Models => _pipeline.Models;
+    public ModelInfo Model { get; }
+    public PlannerOptions PlannerOptions => _planner.Options;
+
+    public ZImageEngine(EngineOptions options, ComputeDevice device, ZImageModels models, IFaultInjector? faults = null,
+        PlannerOptions? plannerOptions = null)
+    {
+        _options = options;
+        Device = device;
+        _pipeline = new ZImagePipeline(models);
+        _faults = faults ?? NoFaults.Instance;
+        _planner = new MemoryPlanner(plannerOptions ?? new PlannerOptions());
+        _footprint = Footprint(models);
+        Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default);
+    }
+
+    /// <summary>Initializes the device, loads the models the options name (or the demo) and builds the engine.</summary>
+    public static ZImageEngine Create(EngineOptions options, IFaultInjector? faults = null)
+    {
+        var problems = options.Check();
+        if (problems.Count > 0) throw new ArgumentException(string.Join(" ", problems));
+        var device = TorchRuntime.Initialize(options.Device, options.LibTorchPath);
+        var dtype = ComputeDType(options, device);
+        // The reference decodes in float32; on the GPU bf16 halves the decode's memory at no visible cost.
+        var vaeDType = device.IsCuda ? dtype : torch.ScalarType.Float32;
+        var models = ModelFactory.Load(options, device.Device, dtype, vaeDType);
+        return new ZImageEngine(options, device, models, faults);
+    }
+
+    public static torch.ScalarType ComputeDType(EngineOptions options, ComputeDevice device) => options.ComputeDType switch
+    {
+        "fp32" => torch.ScalarType.Float32,
+        "bf16" => torch.ScalarType.BFloat16,
+        _ => device.IsCuda ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32,
+    };
+
+    public async Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        GenerationRequestValidator.Validate(request, Model.Limits);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await Task.Factory.StartNew(() => Generate(request, progress, cancellationToken), cancellationToken,
+                TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+        }
+        finally { _gate.Release(); }
+    }
+
+    private GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var plan = BuildPlan(request);
+        if (!plan.Fits)
+            throw NoFit(plan, request);
+        _lastPlan = plan.Summary;
+        long seed = request.Seed ?? Random.Shared.NextInt64(0, 1L << 53);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        bool Degrade(GenerationPhase phase, Exception error, int attempt)
+        {
+            var next = _planner.Degrade(plan, ToPlanPhase(phase));
+            if (next is null) return false;
+            plan = next;
+            _lastPlan = plan.Summary;
+            return true;
+        }
+
+        var runner = new PhaseRunner(Device, _faults, Degrade, _planner.Options.MaxDegradeSteps + 1);
+        var placement = new ResidentPlacement(Models.TextEncoder.parameters().First().device);
+        try
+        {
+            var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken);
+            return new GenerationResult(images, runner.Timings, clock.Elapsed, plan.Summary, runner.Recoveries);
+        }
+        catch (ZImageException e) when (e.Code == ErrorCode.OutOfMemory)
+        {
+            var largest = _planner.LargestFittingSize(PlannerInputFor(request));
+            throw new ZImageException(ErrorCode.OutOfMemory,
+                e.Message + (largest is { } size ? $" The largest size predicted to fit now is {size}." : ""), e.InnerException);
+        }
+        finally
+        {
+            Device.Memory?.Trim();
+        }
+    }
+
+    public PlanReport Plan(GenerationRequest request) => BuildPlan(request).ToReport();
+
+    public MemoryPlan BuildPlan(GenerationRequest request) => _planner.Plan(PlannerInputFor(request));
+
+    private PlannerInput PlannerInputFor(GenerationRequest request)
+    {
+        int captionTokens = Math.Max(1, _pipeline.Models.Tokenizer.EncodePromptIds(request.Prompt ?? "").Length);
+        var planRequest = PlannerRequest.From(request, captionTokens);
+        return new PlannerInput(Budget(), _footprint, planRequest, SpeedProfile.Reference);
+    }
+
+    /// <summary>What the planner may use: on a GPU the free memory plus what this process already holds (it may be
+    /// placed differently), on the CPU the --vram-budget if given (so plans, tiers and recovery can be exercised without
+    /// a GPU) or an unbounded budget.</summary>
+    private DeviceBudget Budget()
+    {
+        long? emulated = _options.VramBudget?.Bytes;
+        if (Device.Memory is not { } probe)
+            return DeviceBudget.WithFreeMemory(emulated ?? (1L << 40), _planner.Options);
+        var memory = probe.DeviceMemory();
+        var pool = probe.Pool();
+        long others = Nvml.OtherProcessesBytes(probe.Device) ?? 0;
+        return DeviceBudget.Measured(memory.TotalBytes, memory.FreeBytes + pool.ReservedBytes, others, _planner.Options, emulated);
+    }
+
+    private static DecodeSettings DecodeSettingsFor(VaePlacement vae) => vae.Mode == VaeDecodeMode.Tiled && vae.TileSizePixels is { } tile
+        ? new DecodeSettings(new VaeTileOptions(tile / 8, Math.Max(1, vae.TileOverlapPixels / 8)), vae.ImagesPerPass)
+        : new DecodeSettings(null, vae.ImagesPerPass);
+
+    private NoPlanFitsException NoFit(MemoryPlan plan, GenerationRequest request)
+    {
+        var tight = plan.TightestPhase;
+        var largest = plan.LargestFittingSize;
+        return new NoPlanFitsException(
+            $"{request.Width}x{request.Height} (count {request.Count}) does not fit this device: the {PlanningNames.ReportName(tight.Phase)} phase needs {new ByteSize(tight.PeakBytes)} but {new ByteSize(plan.BudgetBytes)} can be used." +
+            (largest is { } s ? $" The largest size that fits is {s}." : " No size fits."),
+            PlanningNames.ReportName(tight.Phase), largest);
+    }
+
+    private static PlanPhase ToPlanPhase(GenerationPhase phase) => phase switch
+    {
+        GenerationPhase.Encode => PlanPhase.TextEncode,
+        GenerationPhase.Denoise => PlanPhase.Denoise,
+        _ => PlanPhase.Decode,
+    };
+
+    private static ModelFootprint Footprint(ZImageModels models)
+    {
+        static IEnumerable<TensorSize> Sizes(Component component, torch.nn.Module module) =>
+            module.named_parameters().Select(p => TensorSize.FromShape(component, p.name, p.parameter.shape));
+        return ModelFootprint.FromTensors(
+            Sizes(Component.TextEncoder, models.TextEncoder),
+            Sizes(Component.Transformer, models.Transformer),
+            Sizes(Component.Vae, models.Vae));
+    }
+
+    public SystemReport Describe()
+    {
+        var gpus = new List<GpuReport>();
+        if (Device.Memory is { } probe)
+        {
+            var memory = probe.DeviceMemory();
+            var pool = probe.Pool();
+            gpus.Add(new GpuReport(probe.Device, CudaRuntime.DeviceName(probe.Device), memory.TotalBytes, memory.FreeBytes,
+                pool.AllocatedBytes, pool.ReservedBytes, pool.PeakAllocatedBytes, Nvml.OtherProcessesBytes(probe.Device), Nvml.DriverVersion()));
+        }
+        return new SystemReport(Device.Description, Device.LibTorch?.ToString() ?? "bundled CPU libtorch 2.10.0", gpus, Model, _lastPlan);
+    }
+
+    public void Dispose()
+    {
+        _pipeline.Models.Dispose();
+        _gate.Dispose();
+    }
+}
