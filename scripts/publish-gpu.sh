@@ -16,6 +16,6 @@ rm -f "$stage"/libtorch*.so "$stage"/libc10*.so "$stage"/libgomp*.so* 2>/dev/nul
 cp scripts/zimage-launcher.sh "$stage/zimage.sh"
 chmod +x "$stage/zimage.sh" "$stage/zimage"
 mkdir -p "$(dirname "$out")"
-tar -C artifacts -cf - zimage-linux-x64 | xz -T0 -6 > "$out.partial"
+tar -C artifacts -cf - zimage-linux-x64 | xz -T0 -4 > "$out.partial"
 mv -f "$out.partial" "$out"
 echo "$out ($(du -h "$out" | cut -f1)); unpack and run: tar xJf $(basename "$out") && zimage-linux-x64/zimage.sh doctor"

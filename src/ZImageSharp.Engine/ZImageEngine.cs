@@ -107,10 +107,6 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             throw new ZImageException(ErrorCode.OutOfMemory,
                 e.Message + (largest is { } size ? $" The largest size predicted to fit now is {size}." : ""), e.InnerException);
         }
-        finally
-        {
-            Device.Memory?.Trim();
-        }
     }
 
     public PlanReport Plan(GenerationRequest request) => BuildPlan(request).ToReport();

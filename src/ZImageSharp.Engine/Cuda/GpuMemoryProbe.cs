@@ -39,6 +39,14 @@ public sealed class GpuMemoryProbe(int device)
         CudaRuntime.Check(CudaRuntime.cudaMemPoolSetAttribute(pool, CudaRuntime.MemPoolAttribute.UsedMemHigh, ref zero), "cudaMemPoolSetAttribute(UsedMemHigh)");
     }
 
+    /// <summary>Sets the pool's release threshold to its maximum, so synchronizations do not return freed memory.</summary>
+    public void KeepFreedMemory()
+    {
+        ulong threshold = ulong.MaxValue;
+        CudaRuntime.Check(CudaRuntime.cudaMemPoolSetAttribute(DefaultPool(), CudaRuntime.MemPoolAttribute.ReleaseThreshold, ref threshold),
+            "cudaMemPoolSetAttribute(ReleaseThreshold)");
+    }
+
     /// <summary>Returns the pool's free blocks to the device after the device is idle.</summary>
     public void Trim()
     {

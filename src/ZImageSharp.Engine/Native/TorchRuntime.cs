@@ -110,7 +110,12 @@ public static class TorchRuntime
         torch.backends.cudnn.allow_tf32 = false;
         CudaRuntime.Check(CudaRuntime.cudaSetDevice(index), "cudaSetDevice");
         var name = CudaRuntime.DeviceName(index);
-        return new ComputeDevice(torch.device(DeviceType.CUDA, index), $"cuda:{index} {name}", lib, new GpuMemoryProbe(index));
+        var probe = new GpuMemoryProbe(index);
+        // Keep freed blocks in the pool across synchronizations: with the default threshold of 0 every synchronize
+        // hands them back to the driver and the next generation pays to map them again. The engine trims explicitly
+        // (after an out-of-memory error, or when placements change) instead.
+        probe.KeepFreedMemory();
+        return new ComputeDevice(torch.device(DeviceType.CUDA, index), $"cuda:{index} {name}", lib, probe);
     }
 
     private static void Preload(LibTorchInstallation lib)

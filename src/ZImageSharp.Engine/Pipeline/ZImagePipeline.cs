@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using TorchSharp;
 using ZImageSharp.Contracts;
+using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Engine.Imaging;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Models.Vae;
@@ -20,10 +21,16 @@ public sealed class ZImagePipeline(ZImageModels models)
     /// <summary>The caption features of one prompt: [tokens, hidden] on the transformer's device and dtype.</summary>
     public Tensor EncodePrompt(string prompt, Device textEncoderDevice)
     {
+        var clock = Stopwatch.StartNew();
         var ids = Models.Tokenizer.EncodePromptIds(prompt);
+        PhaseTrace.Mark("tokenize", clock);
         using var idTensor = tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: textEncoderDevice);
+        PhaseTrace.Mark("ids to device", clock);
         using var hidden = Models.TextEncoder.EncodeForZImage(idTensor);
-        return hidden.to(Models.Transformer.DType, Models.Transformer.Device);
+        PhaseTrace.Mark("text encoder", clock, textEncoderDevice);
+        var features = hidden.to(Models.Transformer.DType, Models.Transformer.Device);
+        PhaseTrace.Mark("features to transformer", clock, Models.Transformer.Device);
+        return features;
     }
 
     public IReadOnlyList<GeneratedImage> Generate(
