@@ -98,15 +98,17 @@ internal static class TokenizerFiles
 
         var merges = new List<string>(vocabulary.Count);
         int lineNumber = 0;
-        foreach (string line in File.ReadLines(mergesPath, Encoding.UTF8))
+        foreach (string line in ReadAllText(mergesPath).Split('\n'))
         {
             lineNumber++;
-            if (line.Length == 0 || (lineNumber == 1 && line.StartsWith("#version", StringComparison.Ordinal)))
+            // Tolerate "\r\n" line ends (byte-level tokens never hold a raw "\r": it maps to 'č').
+            string merge = line.EndsWith('\r') ? line[..^1] : line;
+            if (merge.Length == 0 || (lineNumber == 1 && merge.StartsWith("#version", StringComparison.Ordinal)))
                 continue;
-            int space = line.IndexOf(' ');
-            Expect(space > 0 && space < line.Length - 1 && line.IndexOf(' ', space + 1) < 0, mergesPath,
+            int space = merge.IndexOf(' ');
+            Expect(space > 0 && space < merge.Length - 1 && merge.IndexOf(' ', space + 1) < 0, mergesPath,
                 $"line {lineNumber} is not two tokens separated by one space");
-            merges.Add(line);
+            merges.Add(merge);
         }
 
         var addedTokens = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -285,6 +287,8 @@ internal static class TokenizerFiles
             throw new CheckpointException($"The tokenizer file '{path}' is not valid JSON: {e.Message}", path, inner: e);
         }
     }
+
+    private static string ReadAllText(string path) => Encoding.UTF8.GetString(ReadAll(path)).TrimStart('\uFEFF');
 
     private static byte[] ReadAll(string path)
     {
