@@ -69,12 +69,16 @@ public sealed class NativeApiTests : IAsyncLifetime
     [Fact]
     public async Task Events_stream_state_then_progress_per_step_with_eta_and_preview_then_done()
     {
-        _server.Generator.StepDelay = TimeSpan.FromMilliseconds(15);
+        // A blocker keeps the job queued until the stream is open, so that every step is seen.
+        _server.Generator.Hold = new TaskCompletionSource();
+        var blocker = await _client.SubmitAsync(new { prompt = "blocker", steps = 2 });
+        await _client.WaitForStateAsync((string)blocker["id"]!, "running");
         var job = await _client.SubmitAsync(new { prompt = "events", steps = 5, width = 256, height = 256 });
         string id = (string)job["id"]!;
 
         using var stream = await _client.GetStreamAsync($"/api/jobs/{id}/events");
         using var reader = new StreamReader(stream);
+        _server.Generator.Hold.SetResult();
         var events = new List<(string Name, JsonNode Data)>();
         string? name = null;
         while (await reader.ReadLineAsync() is { } line)
@@ -85,6 +89,8 @@ public sealed class NativeApiTests : IAsyncLifetime
         }
 
         Assert.Equal("state", events[0].Name);
+        Assert.Equal("queued", (string)events[0].Data["state"]!);
+        Assert.Contains(events, e => e.Name == "state" && (string)e.Data["state"]! == "running");
         Assert.Equal("done", events[^1].Name);
         Assert.Equal("succeeded", (string)events[^1].Data["state"]!);
         var steps = events.Where(e => e.Name == "progress" && (string)e.Data["phase"]! == "denoise").Select(e => e.Data).ToList();

@@ -171,7 +171,7 @@ internal static class Automatic1111Api
     private static async Task<IResult> SetOptions(HttpRequest http, IOptions<ZImageServerOptions> options)
     {
         await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, http.HttpContext.RequestAborted);
-        return TypedResults.Json<object?>(null);
+        return TypedResults.Content("null", "application/json");
     }
 
     private static Ok<object[]> Models(JobService jobs) => TypedResults.Ok<object[]>(
