@@ -32,10 +32,10 @@ internal static class RequestBody
         try
         {
             using var document = JsonDocument.Parse(buffer.WrittenMemory, Options);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-                throw Invalid($"must be a JSON object (got {JsonFields.Describe(document.RootElement)}).");
             if (FindInvalidText(document.RootElement, "$") is { } path)
                 throw Invalid($"must be valid JSON: the text at {path} escapes an unpaired UTF-16 surrogate.");
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw Invalid($"must be a JSON object (got {JsonFields.Describe(document.RootElement)}).");
             return document.RootElement.Clone();
         }
         catch (JsonException e)
@@ -68,7 +68,7 @@ internal static class RequestBody
                 {
                     string name = "";
                     if (!Readable(() => name = property.Name)) return path + ".<name>";
-                    if (FindInvalidText(property.Value, $"{path}.{name}") is { } bad) return bad;
+                    if (FindInvalidText(property.Value, $"{path}.{(name.Length > 40 ? name[..40] + "…" : name)}") is { } bad) return bad;
                 }
                 return null;
             default:
