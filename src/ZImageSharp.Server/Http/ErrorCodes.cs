@@ -15,6 +15,7 @@ internal static class ErrorCodes
     public const string Conflict = "conflict";
     public const string Cancelled = "cancelled";
     public const string ShuttingDown = "shutting_down";
+    public const string Timeout = "timeout";
 
     public static string Wire(ErrorCode code) => code switch
     {
@@ -35,6 +36,7 @@ internal static class ErrorCodes
         Conflict or Cancelled => StatusCodes.Status409Conflict,
         // The card ran out even after the engine's recoveries, or is gone: the request may succeed later.
         "out_of_memory" or "device_unavailable" or ShuttingDown => StatusCodes.Status503ServiceUnavailable,
+        Timeout => StatusCodes.Status504GatewayTimeout,
         _ => StatusCodes.Status500InternalServerError,
     };
 
@@ -52,6 +54,7 @@ internal static class ErrorCodes
         Conflict => "The job's state does not allow this.",
         Cancelled => "The job was cancelled.",
         ShuttingDown => "The server is shutting down.",
+        Timeout => "The job took too long for a synchronous answer.",
         _ => "The server failed.",
     };
 }

@@ -24,6 +24,7 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems) :
             JobNotFoundException notFound => Problem(ErrorCodes.NotFound, notFound.Message),
             JobConflictException conflict => Problem(ErrorCodes.Conflict, conflict.Message),
             JobEndedException ended => Ended(ended),
+            SyncTimeoutException timeout => Problem(ErrorCodes.Timeout, timeout.Message),
             ZImageException known => Problem(ErrorCodes.Wire(known.Code), known.Message),
             BadHttpRequestException bad => Problem("invalid_request", bad.Message, bad.StatusCode),
             _ => null,

@@ -33,3 +33,11 @@ internal sealed class JobEndedException(JobRecord job) : Exception(Describe(job)
         _ => $"Job {job.Id} ended in state {job.State.ToWire()}.",
     };
 }
+
+/// <summary>A synchronous API's job did not finish within the configured wait; it was cancelled.</summary>
+internal sealed class SyncTimeoutException(string id, int seconds)
+    : Exception($"Job {id} did not finish within {seconds} s (ZImage:Server:SyncTimeoutSeconds) and was cancelled; " +
+                "use the asynchronous API (POST /api/jobs) for long generations.")
+{
+    public string JobId { get; } = id;
+}

@@ -181,7 +181,8 @@ internal sealed class JobService(
             {
                 // It ended (or was deleted) while we gave up on it; nothing left to stop.
             }
-            throw;
+            if (cancellationToken.IsCancellationRequested) throw;
+            throw new SyncTimeoutException(job.Id, options.Value.SyncTimeoutSeconds);
         }
     }
 
