@@ -194,6 +194,7 @@ async function generate() {
     return;
   }
   follow(job);
+  loadSystem();
 }
 
 function follow(job) {
@@ -266,6 +267,7 @@ function finish(status) {
     if (status.state === "cancelled") showError("Cancelled.");
   }
   loadGallery(true);
+  loadSystem();
 }
 
 async function cancel() {
