@@ -1,0 +1,220 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using ZImageSharp.Contracts;
+using ZImageSharp.Server.Hosting;
+using ZImageSharp.Server.Http;
+using ZImageSharp.Server.Jobs;
+
+namespace ZImageSharp.Server.Apis;
+
+/// <summary>The part of AUTOMATIC1111's web UI API that image clients use: txt2img, progress (with a live preview),
+/// interrupt and options. Fields A1111 knows but Z-Image has no use for (restore_faces, hires fix, …) are ignored.</summary>
+internal static class Automatic1111Api
+{
+    /// <summary>A1111 sampler names this model answers to, mapped to ours.</summary>
+    private static readonly Dictionary<string, string> SamplerNames = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Euler"] = "euler",
+        ["k_euler"] = "euler",
+    };
+
+    public static IEndpointRouteBuilder MapAutomatic1111Api(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/sdapi/v1").WithTags("A1111");
+        api.MapPost("/txt2img", Txt2Img)
+            .WithName("A1111Txt2Img")
+            .Accepts<A1111Txt2ImgRequest>("application/json")
+            .Produces<A1111Txt2ImgResponse>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        api.MapGet("/progress", Progress).WithName("A1111Progress").Produces<A1111Progress>();
+        api.MapPost("/interrupt", Interrupt).WithName("A1111Interrupt");
+        api.MapGet("/options", GetOptions).WithName("A1111GetOptions");
+        api.MapPost("/options", SetOptions).WithName("A1111SetOptions");
+        api.MapGet("/sd-models", Models).WithName("A1111Models");
+        api.MapGet("/samplers", Samplers).WithName("A1111Samplers");
+        return app;
+    }
+
+    private static async Task<Ok<A1111Txt2ImgResponse>> Txt2Img(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options)
+    {
+        var aborted = http.HttpContext.RequestAborted;
+        var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, aborted);
+        var request = Parse(body, jobs.Limits);
+        var (job, _) = await jobs.SubmitAsync(request, JobSource.Automatic1111, aborted);
+        var final = await jobs.WaitAsync(job, aborted);
+        if (final.State != JobState.Succeeded) throw new JobEndedException(final);
+
+        var images = new List<string>();
+        foreach (var image in final.Images)
+            images.Add(Convert.ToBase64String(await File.ReadAllBytesAsync(jobs.ImagePath(image), aborted)));
+        var r = final.Request;
+        var seeds = final.Images.Select(i => i.Seed).ToArray();
+        var info = new Dictionary<string, object?>
+        {
+            ["prompt"] = r.Prompt,
+            ["negative_prompt"] = r.NegativePrompt,
+            ["seed"] = r.Seed,
+            ["all_seeds"] = seeds,
+            ["width"] = r.Width,
+            ["height"] = r.Height,
+            ["steps"] = r.Steps,
+            ["cfg_scale"] = r.GuidanceScale,
+            ["sampler_name"] = "Euler",
+            ["batch_size"] = r.Count,
+            ["sd_model_name"] = jobs.Model.Name,
+            ["job_id"] = final.Id,
+            ["infotexts"] = final.Images.Select(i => ImageFiles.Parameters(r, new GeneratedImage([], i.Seed, i.Width, i.Height), jobs.Model.Name)).ToArray(),
+        };
+        var parameters = new Dictionary<string, object?>
+        {
+            ["prompt"] = r.Prompt,
+            ["negative_prompt"] = r.NegativePrompt,
+            ["width"] = r.Width,
+            ["height"] = r.Height,
+            ["steps"] = r.Steps,
+            ["seed"] = r.Seed,
+            ["batch_size"] = r.Count,
+            ["n_iter"] = 1,
+            ["cfg_scale"] = r.GuidanceScale,
+            ["sampler_name"] = "Euler",
+        };
+        return TypedResults.Ok(new A1111Txt2ImgResponse(images, parameters, JsonSerializer.Serialize(info)));
+    }
+
+    internal static GenerationRequest Parse(JsonElement body, RequestLimits limits)
+    {
+        var fields = new JsonFields(body, FieldRules.For(limits));
+        var defaults = new GenerationRequest { Prompt = "" };
+
+        // A1111 draws a random seed for -1; any other negative seed is a mistake.
+        long? seed = fields.Long("seed");
+        if (seed == -1) seed = null;
+
+        int batchSize = fields.Int("batch_size") ?? 1;
+        int iterations = fields.Int("n_iter") ?? 1;
+        if (batchSize < 1 && !fields.Failed.Contains("batch_size"))
+            fields.Fail("batch_size", $"must be {FieldRules.For(limits)("batch_size")} (got {batchSize}).");
+        if (iterations < 1 && !fields.Failed.Contains("n_iter"))
+            fields.Fail("n_iter", $"must be {FieldRules.For(limits)("n_iter")} (got {iterations}).");
+
+        // A1111's CFG scale 1 means the conditional branch alone, which is Z-Image's guidance 0.
+        float cfg = fields.Float("cfg_scale") ?? 0;
+        string samplerField = fields.Has("sampler_name") ? "sampler_name" : "sampler_index";
+        string sampler = fields.String(samplerField) ?? "Euler";
+
+        long count = (long)Math.Max(batchSize, 1) * Math.Max(iterations, 1);
+        var request = new GenerationRequest
+        {
+            Prompt = fields.String("prompt") ?? "",
+            NegativePrompt = fields.String("negative_prompt") ?? "",
+            Width = fields.Int("width") ?? defaults.Width,
+            Height = fields.Int("height") ?? defaults.Height,
+            Steps = fields.Int("steps") ?? defaults.Steps,
+            Seed = seed,
+            Count = (int)Math.Min(count, int.MaxValue),
+            GuidanceScale = cfg <= 1 ? 0 : cfg,
+            Sampler = SamplerNames.TryGetValue(sampler, out var ours) ? ours : sampler,
+        };
+        fields.ThrowIfInvalid(GenerationRequestValidator.Check(request, limits), field => field switch
+        {
+            "count" => "batch_size",
+            "guidance_scale" => "cfg_scale",
+            "sampler" => samplerField,
+            _ => field,
+        });
+        return request;
+    }
+
+    private static Ok<A1111Progress> Progress(JobService jobs, [FromQuery(Name = "skip_current_image")] bool? skipCurrentImage)
+    {
+        // A1111 has one "current job"; with several GPUs the one started last stands for it.
+        var running = jobs.Running.LastOrDefault();
+        int jobCount = jobs.QueueDepth + jobs.Running.Count;
+        if (running is null)
+            return TypedResults.Ok(new A1111Progress(0, 0, new A1111State(false, false, "", jobCount, "", 0, 0, 0), null, null));
+
+        var job = running.Record;
+        var progress = running.Progress;
+        double fraction = progress?.Fraction ?? 0;
+        double etaSeconds = progress?.Eta?.TotalSeconds ?? 0;
+        string? image = skipCurrentImage == true || progress?.PreviewPng is not { } png ? null : Convert.ToBase64String(png);
+        var state = new A1111State(false, running.UserCancel.IsCancellationRequested, job.Id, jobCount,
+            job.StartedAt?.ToString("yyyyMMddHHmmss") ?? "", 0,
+            progress?.Phase == GenerationPhase.Denoise ? progress.Step : 0, job.Request.Steps);
+        string text = progress is null ? "Starting" : $"{progress.Phase} {progress.Step}/{progress.TotalSteps}";
+        return TypedResults.Ok(new A1111Progress(Math.Round(fraction, 4), Math.Round(etaSeconds, 2), state, image, text));
+    }
+
+    private static Ok<Dictionary<string, int>> Interrupt(JobService jobs) =>
+        TypedResults.Ok(new Dictionary<string, int> { ["interrupted"] = jobs.Interrupt(JobSource.Automatic1111) });
+
+    private static Ok<Dictionary<string, object?>> GetOptions(JobService jobs) => TypedResults.Ok(new Dictionary<string, object?>
+    {
+        ["sd_model_checkpoint"] = jobs.Model.Name,
+        ["sd_checkpoint_hash"] = null,
+        ["samples_format"] = "png",
+        ["CLIP_stop_at_last_layers"] = 1,
+        ["eta_noise_seed_delta"] = 0,
+        ["live_previews_enable"] = true,
+        ["show_progress_every_n_steps"] = 1,
+    });
+
+    /// <summary>Accepts any options object (clients send the checkpoint they want) and changes nothing: this server
+    /// runs one model. Malformed bodies are still refused.</summary>
+    private static async Task<IResult> SetOptions(HttpRequest http, IOptions<ZImageServerOptions> options)
+    {
+        await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, http.HttpContext.RequestAborted);
+        return TypedResults.Content("null", "application/json");
+    }
+
+    private static Ok<object[]> Models(JobService jobs) => TypedResults.Ok<object[]>(
+    [
+        new Dictionary<string, object?>
+        {
+            ["title"] = jobs.Model.Name,
+            ["model_name"] = jobs.Model.Name,
+            ["hash"] = null,
+            ["sha256"] = null,
+            ["filename"] = jobs.Model.Name,
+            ["config"] = null,
+        },
+    ]);
+
+    private static Ok<object[]> Samplers() => TypedResults.Ok<object[]>(
+    [
+        new Dictionary<string, object?> { ["name"] = "Euler", ["aliases"] = new[] { "k_euler", "euler" }, ["options"] = new Dictionary<string, string>() },
+    ]);
+}
+
+internal sealed record A1111Txt2ImgRequest(
+    string Prompt,
+    string? NegativePrompt,
+    int? Width,
+    int? Height,
+    int? Steps,
+    long? Seed,
+    int? BatchSize,
+    int? NIter,
+    float? CfgScale,
+    string? SamplerName);
+
+internal sealed record A1111Txt2ImgResponse(IReadOnlyList<string> Images, IReadOnlyDictionary<string, object?> Parameters, string Info);
+
+internal sealed record A1111State(
+    bool Skipped,
+    bool Interrupted,
+    string Job,
+    int JobCount,
+    string JobTimestamp,
+    int JobNo,
+    int SamplingStep,
+    int SamplingSteps);
+
+internal sealed record A1111Progress(double Progress, double EtaRelative, A1111State State, string? CurrentImage, string? Textinfo);

@@ -1,0 +1,43 @@
+using System.Text.Json;
+using ZImageSharp.Contracts;
+using ZImageSharp.Server.Http;
+
+namespace ZImageSharp.Server.Apis;
+
+/// <summary>Reads the native request body. Unknown fields are refused (a misspelt "negative_promt" should not be
+/// silently ignored); every bad field is reported in one 400.</summary>
+internal static class NativeRequest
+{
+    public static readonly string[] Fields =
+    [
+        "prompt", "negative_prompt", "width", "height", "steps", "seed", "count",
+        "guidance_scale", "cfg_truncation", "cfg_normalization", "shift", "sampler",
+    ];
+
+    public static GenerationRequest Parse(JsonElement body, RequestLimits limits)
+    {
+        var fields = new JsonFields(body, FieldRules.For(limits));
+        fields.RejectUnknown(Fields);
+        var defaults = new GenerationRequest { Prompt = "" };
+        var request = new GenerationRequest
+        {
+            // A missing prompt stays null so that Core's validator reports it.
+            Prompt = fields.String("prompt")!,
+            NegativePrompt = fields.String("negative_prompt") ?? defaults.NegativePrompt,
+            Width = fields.Int("width") ?? defaults.Width,
+            Height = fields.Int("height") ?? defaults.Height,
+            Steps = fields.Int("steps") ?? defaults.Steps,
+            Seed = fields.Long("seed"),
+            Count = fields.Int("count") ?? defaults.Count,
+            GuidanceScale = fields.Float("guidance_scale") ?? defaults.GuidanceScale,
+            CfgTruncation = fields.Float("cfg_truncation") ?? defaults.CfgTruncation,
+            CfgNormalization = fields.Float("cfg_normalization") ?? defaults.CfgNormalization,
+            Shift = fields.Float("shift"),
+            Sampler = fields.String("sampler") ?? defaults.Sampler,
+        };
+        if (request.Prompt is null && fields.Failed.Contains("prompt"))
+            request = request with { Prompt = "" };
+        fields.ThrowIfInvalid(GenerationRequestValidator.Check(request, limits));
+        return request;
+    }
+}

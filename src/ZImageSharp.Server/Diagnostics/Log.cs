@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Logging;
+
+namespace ZImageSharp.Server.Diagnostics;
+
+/// <summary>Source-generated log lines. Every failure names the phase it happened in.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Job {JobId} queued from {Source}: {Width}x{Height}, {Steps} steps, {Count} image(s), position {Position}")]
+    public static partial void JobQueued(ILogger logger, string jobId, string source, int width, int height, int steps, int count, int position);
+
+    [LoggerMessage(2, LogLevel.Information, "Job {JobId} started on worker {Worker} (attempt {Attempt})")]
+    public static partial void JobStarted(ILogger logger, string jobId, int worker, int attempt);
+
+    [LoggerMessage(3, LogLevel.Information, "Job {JobId} succeeded in {Seconds:0.00} s with plan {Plan}")]
+    public static partial void JobSucceeded(ILogger logger, string jobId, double seconds, string plan);
+
+    [LoggerMessage(4, LogLevel.Warning, "Job {JobId} failed in phase {Phase} ({Code}): {Message}")]
+    public static partial void JobFailed(ILogger logger, string jobId, string phase, string code, string message);
+
+    [LoggerMessage(5, LogLevel.Error, "Job {JobId} failed in phase {Phase} with an unexpected error")]
+    public static partial void JobCrashed(ILogger logger, Exception exception, string jobId, string phase);
+
+    [LoggerMessage(6, LogLevel.Information, "Job {JobId} cancelled in phase {Phase}")]
+    public static partial void JobCancelled(ILogger logger, string jobId, string phase);
+
+    [LoggerMessage(7, LogLevel.Warning, "Job {JobId} interrupted by shutdown in phase {Phase}; re-queued for the next start")]
+    public static partial void JobRequeued(ILogger logger, string jobId, string phase);
+
+    [LoggerMessage(8, LogLevel.Information, "Recovered {Count} unfinished job(s) from history; they run first")]
+    public static partial void Recovered(ILogger logger, int count);
+
+    [LoggerMessage(9, LogLevel.Debug, "Job {JobId} {Phase} step {Step}/{TotalSteps}")]
+    public static partial void Step(ILogger logger, string jobId, string phase, int step, int totalSteps);
+
+    [LoggerMessage(10, LogLevel.Information, "Submission refused ({Reason}): {Message}")]
+    public static partial void Refused(ILogger logger, string reason, string message);
+
+    [LoggerMessage(11, LogLevel.Warning, "Job {JobId} finished but its record had changed meanwhile (state {State}); result not stored")]
+    public static partial void StaleFinish(ILogger logger, string jobId, string state);
+
+    [LoggerMessage(12, LogLevel.Information, "Serving on {Workers} worker(s), queue capacity {Capacity}, data in {DataDirectory}, model {Model}")]
+    public static partial void Serving(ILogger logger, int workers, int capacity, string dataDirectory, string model);
+
+    [LoggerMessage(13, LogLevel.Warning, "The engine sent a preview that could not be encoded; previews skipped for this step")]
+    public static partial void BadPreview(ILogger logger, Exception exception);
+}

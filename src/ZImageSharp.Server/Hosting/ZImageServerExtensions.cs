@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Prometheus;
+using ZImageSharp.Server.Apis;
+using ZImageSharp.Server.Diagnostics;
+using ZImageSharp.Server.Http;
+using ZImageSharp.Server.Jobs;
+
+namespace ZImageSharp.Server.Hosting;
+
+/// <summary>The server's two entry points: <see cref="AddZImageServer"/> registers it, <see cref="MapZImageServer"/>
+/// maps the page and the APIs. The engine (IImageGenerator, IGenerationPlanner, ISystemInfo) comes from DI.</summary>
+public static class ZImageServerExtensions
+{
+    /// <summary>Registers queue, workers, history, metrics, health checks and OpenAPI, bound to the
+    /// <c>ZImage:Server</c> configuration section. Register IImageGenerator (one per GPU, or one shared),
+    /// IGenerationPlanner and ISystemInfo as well.</summary>
+    public static IServiceCollection AddZImageServer(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<ZImageServerOptions>()
+            .Bind(configuration.GetSection(ZImageServerOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        // The host must wait for the running job's grace period before it gives up on the worker.
+        services.AddOptions<HostOptions>().Configure<IOptions<ZImageServerOptions>>((host, server) =>
+        {
+            var needed = TimeSpan.FromSeconds(server.Value.ShutdownGraceSeconds + 10);
+            if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
+        });
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(provider => JobStore.Open(
+            Path.Combine(provider.GetRequiredService<IOptions<ZImageServerOptions>>().Value.ResolvedDataDirectory, "history.db")));
+        services.AddSingleton<JobQueue>();
+        services.AddSingleton<JobRegistry>();
+        services.AddSingleton<ImageFiles>();
+        services.AddSingleton<ServerMetrics>();
+        services.AddSingleton<JobService>();
+        services.AddSingleton<GenerationWorker>();
+        services.AddHostedService(provider => provider.GetRequiredService<GenerationWorker>());
+
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.ConfigureHttpJsonOptions(options =>
+        {
+            options.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            options.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
+        });
+        services.AddHealthChecks().AddCheck<ReadinessHealthCheck>("ready", tags: ["ready"]);
+        services.AddOpenApi("v1", options => options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "ZImageSharp";
+            document.Info.Description =
+                "Z-Image-Turbo text-to-image. The native API queues jobs (POST /api/jobs) and streams their progress as " +
+                "server-sent events; errors are problem+json (RFC 9457) whose type names the error code.";
+            return Task.CompletedTask;
+        }));
+        return services;
+    }
+
+    /// <summary>Adds the problem+json error handling and maps the web page (/), the native API (/api/jobs),
+    /// /api/plan, /api/system, the OpenAI and A1111 APIs, /metrics, /health/live, /health/ready and
+    /// /openapi/v1.json.</summary>
+    public static WebApplication MapZImageServer(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        app.MapWebPage();
+        app.MapJobsApi();
+        app.MapSystemApi();
+        app.MapOpenAiImagesApi();
+        app.MapAutomatic1111Api();
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry);
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapOpenApi();
+        return app;
+    }
+}

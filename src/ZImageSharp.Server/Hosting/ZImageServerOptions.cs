@@ -1,0 +1,43 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ZImageSharp.Server.Hosting;
+
+/// <summary>Server settings, bound from the <c>ZImage:Server</c> section: appsettings.json,
+/// <c>ZIMAGE__SERVER__QUEUECAPACITY=32</c> style environment variables, or <c>--ZImage:Server:QueueCapacity=32</c>.</summary>
+public sealed class ZImageServerOptions
+{
+    public const string SectionName = "ZImage:Server";
+
+    /// <summary>Jobs that may wait for a worker (running jobs not counted); one more gets 429. Default 16.</summary>
+    [Range(1, 100_000)]
+    public int QueueCapacity { get; set; } = 16;
+
+    /// <summary>GPUs to drive; one worker each. Default 1.</summary>
+    [Range(1, 64)]
+    public int GpuCount { get; set; } = 1;
+
+    /// <summary>Holds history.db (SQLite) and images/. Relative paths resolve against the working directory.
+    /// Default <c>zimage-data</c>.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string DataDirectory { get; set; } = "zimage-data";
+
+    /// <summary>Largest JSON body accepted by the generation endpoints; larger gets 400. Default 256 KiB
+    /// (two prompts at the 8192-character limit in 4-byte UTF-8 need 64 KiB).</summary>
+    [Range(1024, 16 * 1024 * 1024)]
+    public int MaxRequestBodyBytes { get; set; } = 256 * 1024;
+
+    /// <summary>On shutdown a running job gets this long to finish; after that it is cancelled and re-queued
+    /// for the next start. Keep it below the host's ShutdownTimeout. Default 20 s.</summary>
+    [Range(0, 3600)]
+    public int ShutdownGraceSeconds { get; set; } = 20;
+
+    /// <summary>How long the synchronous APIs (OpenAI, A1111) wait for their job. Default 600 s.</summary>
+    [Range(1, 86_400)]
+    public int SyncTimeoutSeconds { get; set; } = 600;
+
+    /// <summary>Most jobs one history page returns. Default 100.</summary>
+    [Range(1, 10_000)]
+    public int MaxHistoryPage { get; set; } = 100;
+
+    internal string ResolvedDataDirectory => Path.GetFullPath(DataDirectory);
+}

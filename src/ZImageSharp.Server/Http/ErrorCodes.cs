@@ -1,0 +1,60 @@
+using Microsoft.AspNetCore.Http;
+using ZImageSharp.Errors;
+
+namespace ZImageSharp.Server.Http;
+
+/// <summary>How each error code reads on the wire: a snake_case code, an HTTP status and a problem+json type.
+/// docs/api.md lists them.</summary>
+internal static class ErrorCodes
+{
+    public const string TypePrefix = "urn:zimagesharp:problem:";
+
+    // Server-side problems that have no engine ErrorCode.
+    public const string QueueFull = "queue_full";
+    public const string NotFound = "not_found";
+    public const string Conflict = "conflict";
+    public const string Cancelled = "cancelled";
+    public const string ShuttingDown = "shutting_down";
+    public const string Timeout = "timeout";
+
+    public static string Wire(ErrorCode code) => code switch
+    {
+        ErrorCode.InvalidRequest => "invalid_request",
+        ErrorCode.NoPlanFits => "no_plan_fits",
+        ErrorCode.OutOfMemory => "out_of_memory",
+        ErrorCode.InvalidCheckpoint => "invalid_checkpoint",
+        ErrorCode.DeviceUnavailable => "device_unavailable",
+        _ => "internal",
+    };
+
+    public static int Status(string wireCode) => wireCode switch
+    {
+        "invalid_request" => StatusCodes.Status400BadRequest,
+        "no_plan_fits" => StatusCodes.Status422UnprocessableEntity,
+        QueueFull => StatusCodes.Status429TooManyRequests,
+        NotFound => StatusCodes.Status404NotFound,
+        Conflict or Cancelled => StatusCodes.Status409Conflict,
+        // The card ran out even after the engine's recoveries, or is gone: the request may succeed later.
+        "out_of_memory" or "device_unavailable" or ShuttingDown => StatusCodes.Status503ServiceUnavailable,
+        Timeout => StatusCodes.Status504GatewayTimeout,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    public static string Type(string wireCode) => TypePrefix + wireCode.Replace('_', '-');
+
+    public static string Title(string wireCode) => wireCode switch
+    {
+        "invalid_request" => "The request is invalid.",
+        "no_plan_fits" => "The request does not fit this device.",
+        "out_of_memory" => "The device ran out of memory.",
+        "invalid_checkpoint" => "The model weights cannot be used.",
+        "device_unavailable" => "The device is unavailable.",
+        QueueFull => "The queue is full.",
+        NotFound => "Not found.",
+        Conflict => "The job's state does not allow this.",
+        Cancelled => "The job was cancelled.",
+        ShuttingDown => "The server is shutting down.",
+        Timeout => "The job took too long for a synchronous answer.",
+        _ => "The server failed.",
+    };
+}

@@ -1,0 +1,26 @@
+using System.Collections.Concurrent;
+
+namespace ZImageSharp.Server.Jobs;
+
+/// <summary>Queued and running jobs by id. A job enters at admission (or recovery) and leaves when it ends.</summary>
+internal sealed class JobRegistry
+{
+    private readonly ConcurrentDictionary<string, ActiveJob> _jobs = new(StringComparer.Ordinal);
+
+    public ActiveJob Add(JobRecord record)
+    {
+        var job = new ActiveJob(record);
+        if (!_jobs.TryAdd(record.Id, job))
+            throw new InvalidOperationException($"Job {record.Id} is already active.");
+        return job;
+    }
+
+    public bool TryGet(string id, out ActiveJob job) => _jobs.TryGetValue(id, out job!);
+
+    public void Remove(string id) => _jobs.TryRemove(id, out _);
+
+    public IReadOnlyList<ActiveJob> Running =>
+        _jobs.Values.Where(j => j.Record.State == JobState.Running).OrderBy(j => j.Record.StartedAt).ToArray();
+
+    public int Count => _jobs.Count;
+}

@@ -1,0 +1,410 @@
+// ZImageSharp web page: plain JavaScript against the server's own API (no build step, nothing from a CDN).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const ASPECTS = [
+  ["1:1", 1, 1], ["4:3", 4, 3], ["3:4", 3, 4], ["3:2", 3, 2], ["2:3", 2, 3],
+  ["16:9", 16, 9], ["9:16", 9, 16], ["21:9", 21, 9],
+];
+
+const state = {
+  limits: { size_multiple: 16, min_size: 64, max_size: 4096, max_steps: 100, max_count: 8 },
+  aspect: "1:1",
+  job: null,          // id of the job this page is following
+  events: null,       // its EventSource
+  nextBefore: null,   // gallery cursor
+};
+
+// ---- helpers -------------------------------------------------------------------------------
+
+function gib(bytes) {
+  return (bytes / 1073741824).toFixed(bytes >= 10 * 1073741824 ? 1 : 2) + " GiB";
+}
+
+function seconds(s) {
+  if (s == null) return "";
+  return s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
+}
+
+function roundTo(value, multiple) {
+  return Math.max(multiple, Math.round(value / multiple) * multiple);
+}
+
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props || {});
+  for (const child of children) node.append(child);
+  return node;
+}
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const error = new Error(problemText(body, response));
+    error.problem = body;
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+// A problem+json body as one readable message: the detail, or each field's errors.
+function problemText(problem, response) {
+  if (!problem) return `${response.status} ${response.statusText}`;
+  if (problem.errors) {
+    return Object.entries(problem.errors).map(([field, messages]) => `${field} ${messages.join(" ")}`).join("\n");
+  }
+  let text = problem.detail || problem.title || `${response.status}`;
+  if (response.status === 429 && response.headers.get("retry-after")) {
+    text += ` (retry in ${response.headers.get("retry-after")} s)`;
+  }
+  return text;
+}
+
+function showError(message) {
+  const box = $("form-error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+// ---- the form ------------------------------------------------------------------------------
+
+function setupForm() {
+  const chips = $("aspects");
+  for (const [name] of ASPECTS) {
+    const chip = el("button", { type: "button", className: "chip", textContent: name });
+    chip.setAttribute("role", "radio");
+    chip.setAttribute("aria-checked", String(name === state.aspect));
+    chip.dataset.aspect = name;
+    chip.addEventListener("click", () => { selectAspect(name); applyPreset(); });
+    chips.append(chip);
+  }
+  $("scale").addEventListener("change", applyPreset);
+  for (const id of ["width", "height", "steps", "count"]) $(id).addEventListener("input", schedulePlan);
+  $("seed-random").addEventListener("change", () => {
+    $("seed").disabled = $("seed-random").checked;
+    if (!$("seed-random").checked && $("seed").value === "") randomSeed();
+  });
+  $("seed-dice").addEventListener("click", () => { $("seed-random").checked = false; $("seed").disabled = false; randomSeed(); });
+  $("compose").addEventListener("submit", (e) => { e.preventDefault(); generate(); });
+  $("prompt").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) generate(); });
+  $("cancel").addEventListener("click", cancel);
+  applyPreset();
+}
+
+function selectAspect(name) {
+  state.aspect = name;
+  for (const chip of $("aspects").children) chip.setAttribute("aria-checked", String(chip.dataset.aspect === name));
+}
+
+// Width and height for the aspect at about scale² pixels, on the model's size grid.
+function applyPreset() {
+  const [, a, b] = ASPECTS.find(([name]) => name === state.aspect);
+  const base = Number($("scale").value);
+  const m = state.limits.size_multiple;
+  const ratio = Math.sqrt(a / b);
+  $("width").value = Math.min(state.limits.max_size, roundTo(base * ratio, m));
+  $("height").value = Math.min(state.limits.max_size, roundTo(base / ratio, m));
+  schedulePlan();
+}
+
+function randomSeed() {
+  $("seed").value = Math.floor(Math.random() * 4294967296);
+}
+
+function readForm() {
+  const request = {
+    prompt: $("prompt").value,
+    negative_prompt: $("negative-prompt").value,
+    width: Number($("width").value),
+    height: Number($("height").value),
+    steps: Number($("steps").value),
+    count: Number($("count").value),
+  };
+  if (!$("seed-random").checked && $("seed").value !== "") request.seed = Number($("seed").value);
+  return request;
+}
+
+// "Use these settings again": the form takes a past job's request.
+function useSettings(request) {
+  $("prompt").value = request.prompt;
+  $("negative-prompt").value = request.negative_prompt || "";
+  $("width").value = request.width;
+  $("height").value = request.height;
+  $("steps").value = request.steps;
+  $("count").value = request.count;
+  $("seed-random").checked = request.seed == null;
+  $("seed").disabled = request.seed == null;
+  $("seed").value = request.seed ?? "";
+  const match = ASPECTS.find(([, a, b]) => Math.abs(a / b - request.width / request.height) < 0.03);
+  if (match) selectAspect(match[0]);
+  schedulePlan();
+  window.scrollTo({ top: 0, behavior: "smooth" });
+  $("prompt").focus();
+}
+
+// ---- plan hint -----------------------------------------------------------------------------
+
+let planTimer = 0;
+function schedulePlan() {
+  clearTimeout(planTimer);
+  planTimer = setTimeout(checkPlan, 250);
+}
+
+async function checkPlan() {
+  const hint = $("plan-hint");
+  const request = readForm();
+  request.prompt = request.prompt || "plan";
+  try {
+    const plan = await api("/api/plan", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request) });
+    hint.replaceChildren();
+    if (plan.fits) {
+      hint.className = "plan fits";
+      hint.textContent = `${request.width}×${request.height} fits · peak ${gib(plan.predicted_peak_bytes)} of ${gib(plan.budget_bytes)}` +
+        (plan.predicted_seconds > 0 ? ` · about ${seconds(plan.predicted_seconds)}` : "");
+    } else {
+      hint.className = "plan nofit";
+      const size = plan.largest_fitting_size;
+      hint.append(`${request.width}×${request.height} does not fit this card.`);
+      if (size) {
+        const use = el("button", { type: "button", textContent: `Use ${size.width}×${size.height}` });
+        use.addEventListener("click", () => { $("width").value = size.width; $("height").value = size.height; schedulePlan(); });
+        hint.append(use);
+      }
+    }
+  } catch (error) {
+    hint.className = "plan nofit";
+    hint.textContent = error.message;
+  }
+}
+
+// ---- generating ----------------------------------------------------------------------------
+
+async function generate() {
+  if (state.job) return;
+  showError("");
+  let job;
+  try {
+    job = await api("/api/jobs", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(readForm()) });
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  follow(job);
+  loadSystem();
+}
+
+function follow(job) {
+  state.job = job.id;
+  $("generate").disabled = true;
+  $("generate").textContent = "Generating…";
+  $("cancel").hidden = false;
+  $("progress").hidden = false;
+  $("placeholder").hidden = true;
+  $("results").hidden = true;
+  $("preview").hidden = true;
+  setProgress(0, job.queue_position ? `Queued · position ${job.queue_position}` : "Queued", "");
+
+  const events = new EventSource(`/api/jobs/${job.id}/events`);
+  state.events = events;
+  events.addEventListener("state", (e) => {
+    const status = JSON.parse(e.data);
+    if (status.state === "queued") setProgress(0, status.queue_position ? `Queued · position ${status.queue_position}` : "Queued", "");
+    if (status.state === "running") setProgress(0.01, "Starting", "");
+  });
+  events.addEventListener("progress", (e) => {
+    const p = JSON.parse(e.data);
+    const label = p.phase === "denoise" ? `Step ${p.step} of ${p.total_steps}` : phaseName(p.phase);
+    setProgress(p.fraction, label, p.eta_seconds != null ? `${seconds(p.eta_seconds)} left` : "");
+    if (p.preview) {
+      $("preview").src = p.preview;
+      $("preview").hidden = false;
+    }
+  });
+  events.addEventListener("done", (e) => finish(JSON.parse(e.data)));
+  events.onerror = () => {
+    // The stream broke (server restart, network): ask for the state instead of guessing.
+    if (events.readyState === EventSource.CLOSED && state.job === job.id) {
+      api(`/api/jobs/${job.id}`).then((status) => { if (status.state !== "queued" && status.state !== "running") finish(status); }).catch(() => {});
+    }
+  };
+}
+
+function phaseName(phase) {
+  return { tokenize: "Reading the prompt", encode: "Encoding the prompt", denoise: "Denoising", decode: "Decoding", png: "Saving", done: "Done" }[phase] || phase;
+}
+
+function setProgress(fraction, label, eta) {
+  $("progress-fill").style.width = `${Math.round(Math.min(1, Math.max(0, fraction)) * 100)}%`;
+  $("progress-step").textContent = label;
+  $("progress-eta").textContent = eta;
+}
+
+function finish(status) {
+  if (state.events) state.events.close();
+  state.events = null;
+  state.job = null;
+  $("generate").disabled = false;
+  $("generate").textContent = "Generate";
+  $("cancel").hidden = true;
+  $("preview").hidden = true;
+  if (status.state === "succeeded") {
+    setProgress(1, `Done in ${seconds(status.total_seconds)}`, "");
+    const results = $("results");
+    results.replaceChildren(...status.images.map((image) => {
+      const img = el("img", { src: image.url, alt: `Result ${image.index + 1}, seed ${image.seed}` });
+      img.addEventListener("click", () => openImage(image.url, status.request, image.seed));
+      return img;
+    }));
+    results.hidden = false;
+  } else {
+    $("progress").hidden = true;
+    $("placeholder").hidden = false;
+    if (status.state === "failed") showError(status.error ? status.error.message : "The job failed.");
+    if (status.state === "cancelled") showError("Cancelled.");
+  }
+  loadGallery(true);
+  loadSystem();
+}
+
+async function cancel() {
+  if (!state.job) return;
+  try {
+    await api(`/api/jobs/${state.job}/cancel`, { method: "POST" });
+    $("progress-step").textContent = "Cancelling…";
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// ---- gallery -------------------------------------------------------------------------------
+
+async function loadGallery(reset) {
+  if (reset) state.nextBefore = null;
+  const query = new URLSearchParams({ limit: "24" });
+  if (state.nextBefore != null) query.set("before", state.nextBefore);
+  let page;
+  try {
+    page = await api(`/api/jobs?${query}`);
+  } catch {
+    return;
+  }
+  const gallery = $("gallery");
+  const cards = page.jobs.filter((job) => job.state !== "queued" && job.state !== "running").map(card);
+  if (reset) gallery.replaceChildren(...cards);
+  else gallery.append(...cards);
+  if (!gallery.children.length) gallery.append(el("p", { className: "empty", textContent: "Nothing yet: generate something." }));
+  state.nextBefore = page.next_before;
+  $("more").hidden = page.next_before == null;
+}
+
+function card(job) {
+  const r = job.request;
+  const thumb = el("div", { className: "thumb" });
+  if (job.images.length) {
+    const first = job.images[0];
+    const img = el("img", { src: first.url, alt: r.prompt, loading: "lazy" });
+    img.addEventListener("click", () => openImage(first.url, r, first.seed));
+    thumb.append(img);
+    if (job.images.length > 1) thumb.append(el("span", { className: "badge", textContent: `×${job.images.length}` }));
+  } else {
+    const text = job.state === "failed" ? (job.error ? job.error.message : "Failed") : job.state;
+    thumb.append(el("div", { className: `state ${job.state}`, textContent: text }));
+  }
+  const seed = job.images.length ? job.images[0].seed : r.seed;
+  const meta = `${r.width}×${r.height} · ${r.steps} steps · seed ${seed}` + (job.total_seconds ? ` · ${seconds(job.total_seconds)}` : "");
+  const again = el("button", { type: "button", textContent: "Use these settings", title: "Fill the form with this job's settings" });
+  again.addEventListener("click", () => useSettings({ ...r, seed }));
+  const remove = el("button", { type: "button", textContent: "Delete" });
+  remove.addEventListener("click", async () => {
+    try {
+      await api(`/api/jobs/${job.id}`, { method: "DELETE" });
+      node.remove();
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+  const node = el("article", { className: "card" }, thumb,
+    el("div", { className: "body" },
+      el("div", { className: "prompt", textContent: r.prompt || "(empty prompt)", title: r.prompt }),
+      el("div", { className: "meta", textContent: meta }),
+      el("div", { className: "tools" }, again, remove)));
+  node.dataset.job = job.id;
+  return node;
+}
+
+function openImage(url, request, seed) {
+  $("lightbox-image").src = url;
+  $("lightbox-caption").textContent = `${request.prompt}\n${request.width}×${request.height} · ${request.steps} steps · seed ${seed}`;
+  $("lightbox").showModal();
+}
+
+// ---- system and memory ---------------------------------------------------------------------
+
+async function loadSystem() {
+  let system;
+  try {
+    system = await api("/api/system");
+  } catch {
+    return;
+  }
+  const model = system.model;
+  state.limits = model.limits;
+  $("model-name").textContent = model.name;
+  $("demo-banner").hidden = !model.is_demo;
+  $("demo-text").textContent = model.description;
+  $("steps").max = model.limits.max_steps;
+  $("count").max = model.limits.max_count;
+  $("queue-status").textContent = `${system.queue.depth} waiting · ${system.queue.running} running`;
+  $("device").textContent = system.device;
+  $("libtorch").textContent = system.lib_torch;
+  $("current-plan").textContent = system.current_plan || "none yet";
+
+  const gpus = $("gpus");
+  if (!system.gpus.length) {
+    gpus.replaceChildren(el("p", { className: "vram-text", textContent: "No GPU: running on the CPU." }));
+    return;
+  }
+  gpus.replaceChildren(...system.gpus.map((gpu) => {
+    const total = gpu.total_bytes || 1;
+    const allocated = gpu.allocated_bytes ?? 0;
+    const reserved = Math.max(0, (gpu.reserved_bytes ?? allocated) - allocated);
+    const used = Math.max(0, total - gpu.free_bytes);
+    const other = gpu.other_processes_bytes ?? Math.max(0, used - allocated - reserved);
+    const segment = (className, bytes) => {
+      const part = el("div", { className });
+      part.style.width = `${(100 * bytes / total).toFixed(2)}%`; // CSSOM, which the page's CSP allows
+      return part;
+    };
+    const bar = el("div", { className: "vram" }, segment("alloc", allocated), segment("reserved", reserved), segment("other", other));
+    bar.title = `allocated ${gib(allocated)}, cached ${gib(reserved)}, other processes ${gib(other)}`;
+    const legend = el("div", { className: "legend" },
+      legendItem("var(--accent)", "allocated"), legendItem("rgba(109,93,252,.45)", "cached"), legendItem("#5b6275", "other"));
+    return el("div", { className: "gpu" },
+      el("div", { className: "gpu-name", textContent: `GPU ${gpu.index} · ${gpu.name}` }),
+      bar,
+      el("div", { className: "vram-text", textContent: `${gib(used)} used of ${gib(total)} · ${gib(gpu.free_bytes)} free` }),
+      legend);
+  }));
+}
+
+function legendItem(color, label) {
+  const swatch = el("i");
+  swatch.style.background = color;
+  return el("span", {}, swatch, label);
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", async () => {
+  setupForm();
+  $("refresh-gallery").addEventListener("click", () => loadGallery(true));
+  $("more").addEventListener("click", () => loadGallery(false));
+  await loadSystem();
+  applyPreset();
+  loadGallery(true);
+  setInterval(loadSystem, 2000);
+});

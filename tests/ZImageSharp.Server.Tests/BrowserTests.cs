@@ -1,0 +1,95 @@
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+using ZImageSharp.Server.Tests.Infrastructure;
+using ZImageSharp.Server.Tests.Mocks;
+
+namespace ZImageSharp.Server.Tests;
+
+/// <summary>The web page in headless Chromium (Debian's, driven by Playwright): generate an image, watch the
+/// progress, find it in the gallery, save a screenshot.</summary>
+public sealed class BrowserTests(ITestOutputHelper output)
+{
+    private const string Chromium = "/usr/bin/chromium";
+
+    [SkippableFact]
+    [Trait("Category", "Browser")]
+    public async Task The_page_generates_an_image_shows_progress_and_puts_it_in_the_gallery()
+    {
+        Skip.IfNot(File.Exists(Chromium), $"{Chromium} is not installed; scripts/install-browser.sh installs it.");
+
+        var generator = new FakeImageGenerator { StepDelay = TimeSpan.FromMilliseconds(120) };
+        await using var server = await LiveServer.StartAsync(generator);
+        string profile = TempFolder.Create();
+        try
+        {
+            using var playwright = await Playwright.CreateAsync();
+            // A fresh profile per run; Playwright takes it as the persistent context's folder.
+            await using var browser = await playwright.Chromium.LaunchPersistentContextAsync(profile, new BrowserTypeLaunchPersistentContextOptions
+            {
+                ExecutablePath = Chromium,
+                Headless = true,
+                Args =
+                [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                ],
+                ViewportSize = new ViewportSize { Width = 1400, Height = 1000 },
+            });
+            var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
+            var consoleErrors = new List<string>();
+            page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };
+            page.PageError += (_, error) => consoleErrors.Add(error);
+
+            await page.GotoAsync(server.BaseAddress.ToString());
+            await Assertions.Expect(page.Locator("#model-name")).ToHaveTextAsync("fake-tiny");
+            await Assertions.Expect(page.Locator("#demo-banner")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("#demo-text")).ToContainTextAsync("tiny demo model");
+            await Assertions.Expect(page.Locator("#gpus")).ToContainTextAsync("RTX 4090 (fake)");
+            await Assertions.Expect(page.Locator("#plan-hint")).ToContainTextAsync("1024×1024 fits");
+
+            await page.Locator("#aspects .chip", new() { HasText = "16:9" }).ClickAsync();
+            await Assertions.Expect(page.Locator("#width")).ToHaveValueAsync("1360");
+            await Assertions.Expect(page.Locator("#height")).ToHaveValueAsync("768");
+            await page.Locator("#prompt").FillAsync("a lighthouse at dusk, oil painting");
+            await page.Locator("#seed-dice").ClickAsync();
+            await page.Locator("#steps").FillAsync("12");
+            await page.Locator("#generate").ClickAsync();
+
+            // Progress: a step counter and a live preview while it runs.
+            await Assertions.Expect(page.Locator("#progress-step")).ToContainTextAsync("of 12", new() { Timeout = 10_000 });
+            await Assertions.Expect(page.Locator("#preview")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("#progress-eta")).ToContainTextAsync("left");
+            string width = await page.Locator("#progress-fill").EvaluateAsync<string>("e => e.style.width");
+            output.WriteLine($"progress bar mid-run: {width}");
+            string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
+            Directory.CreateDirectory(folder);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, "web-page-progress.png") });
+
+            // The result, then the gallery card with its parameters.
+            await Assertions.Expect(page.Locator("#results img")).ToHaveCountAsync(1, new() { Timeout = 15_000 });
+            await Assertions.Expect(page.Locator("#progress-step")).ToContainTextAsync("Done in");
+            var card = page.Locator(".card").First;
+            await Assertions.Expect(card.Locator(".prompt")).ToHaveTextAsync("a lighthouse at dusk, oil painting");
+            await Assertions.Expect(card.Locator(".meta")).ToContainTextAsync("1360×768 · 12 steps");
+            await Assertions.Expect(card.Locator(".thumb img")).ToBeVisibleAsync();
+
+            // "Use these settings" brings them back into the form.
+            await page.Locator("#prompt").FillAsync("");
+            await page.Locator("#steps").FillAsync("8");
+            await card.Locator("button", new() { HasText = "Use these settings" }).ClickAsync();
+            await Assertions.Expect(page.Locator("#prompt")).ToHaveValueAsync("a lighthouse at dusk, oil painting");
+            await Assertions.Expect(page.Locator("#steps")).ToHaveValueAsync("12");
+
+            string screenshot = Path.Combine(folder, "web-page.png");
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+            output.WriteLine($"screenshot: {screenshot}");
+            Assert.True(new FileInfo(screenshot).Length > 10_000);
+            Assert.Equal(1, generator.Completed("a lighthouse at dusk, oil painting"));
+            Assert.Empty(consoleErrors);
+        }
+        finally
+        {
+            TempFolder.Delete(profile);
+        }
+    }
+}

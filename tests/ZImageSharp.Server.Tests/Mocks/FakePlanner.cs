@@ -1,0 +1,30 @@
+using ZImageSharp.Contracts;
+
+namespace ZImageSharp.Server.Tests.Mocks;
+
+/// <summary>Fits anything up to <see cref="MaxSide"/> on each side; beyond that, Fits=false with the same aspect
+/// scaled down to fit.</summary>
+public sealed class FakePlanner : IGenerationPlanner
+{
+    public int MaxSide { get; set; } = 2048;
+
+    public int Calls;
+
+    public PlanReport Plan(GenerationRequest request)
+    {
+        Interlocked.Increment(ref Calls);
+        long budget = 20L << 30;
+        long peak = (long)request.Width * request.Height * 6000L * request.Count;
+        var phases = new[]
+        {
+            new PhasePlan("encode", "resident", 8L << 30, TimeSpan.FromSeconds(0.2)),
+            new PhasePlan("denoise", "resident", Math.Max(peak, 12L << 30), TimeSpan.FromSeconds(0.1 * request.Steps)),
+            new PhasePlan("decode", "tiled", 6L << 30, TimeSpan.FromSeconds(0.3)),
+        };
+        if (request.Width <= MaxSide && request.Height <= MaxSide)
+            return new PlanReport(true, budget, phases.Max(p => p.PredictedPeakBytes), TimeSpan.FromSeconds(1), phases, null, "resident bf16");
+        double scale = Math.Min((double)MaxSide / request.Width, (double)MaxSide / request.Height);
+        var largest = new ImageSize((int)(request.Width * scale) / 16 * 16, (int)(request.Height * scale) / 16 * 16);
+        return new PlanReport(false, budget, 64L << 30, TimeSpan.Zero, phases, largest, "denoise needs 64.00 GiB of 20.00 GiB");
+    }
+}
