@@ -9,12 +9,14 @@ namespace ZImageSharp.Engine.Weights;
 /// </summary>
 public interface IDirectReadSource
 {
+    /// <summary>False when tensor <paramref name="name"/> must be converted on the way (e.g. dequantized): use <see cref="IWeightSource.Read"/>.</summary>
+    bool CanReadInto(string name);
+
     /// <summary>
     /// Reads tensor <paramref name="name"/> as stored into <paramref name="destination"/>: a contiguous CPU tensor of the
-    /// stored dtype and element count (its shape may differ). Returns false, reading nothing, when this tensor must be
-    /// converted on the way (e.g. dequantized); read it with <see cref="IWeightSource.Read"/> then.
+    /// stored dtype and element count (its shape may differ).
     /// </summary>
-    bool TryReadInto(string name, torch.Tensor destination);
+    void ReadInto(string name, torch.Tensor destination);
 }
 
 /// <summary>A source that can read a row range of a tensor without reading all of it (used to split fused weights).</summary>
@@ -63,18 +65,18 @@ internal static class WeightReads
     public static void CopyInto(IWeightSource source, string name, torch.Tensor target, StagingBuffers staging)
     {
         var entry = source.Describe(name);
-        if (source is IDirectReadSource direct)
+        if (source is IDirectReadSource direct && direct.CanReadInto(name))
         {
             var stored = SafetensorsDType.ToScalarType(entry.DType);
-            if (target.device_type == DeviceType.CPU && target.dtype == stored && target.is_contiguous()
-                && target.numel() == entry.ElementCount && direct.TryReadInto(name, target))
-                return;
-            using var buffer = staging.Get(stored, entry.Shape);
-            if (direct.TryReadInto(name, buffer))
+            if (target.device_type == DeviceType.CPU && target.dtype == stored && target.is_contiguous() && target.numel() == entry.ElementCount)
             {
-                target.copy_(buffer);
+                direct.ReadInto(name, target);
                 return;
             }
+            using var buffer = staging.Get(stored, entry.Shape);
+            direct.ReadInto(name, buffer);
+            target.copy_(buffer);
+            return;
         }
         using var read = source.Read(name);
         target.copy_(read);

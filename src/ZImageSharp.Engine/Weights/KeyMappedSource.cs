@@ -60,8 +60,7 @@ public sealed class KeyMappedSource : IWeightSource, IDirectReadSource
 
     public torch.Tensor Read(string name)
     {
-        if (!_recipes.TryGetValue(name, out var recipe))
-            throw new CheckpointException($"'{Origin}' has no tensor that maps to '{name}'.", Origin, name);
+        var recipe = Recipe(name);
         var entry = _entries[name];
         using var scope = torch.NewDisposeScope();
         var tensor = ReadRows(recipe);
@@ -70,18 +69,29 @@ public sealed class KeyMappedSource : IWeightSource, IDirectReadSource
         return tensor.contiguous().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Reads a renamed, reshaped or split tensor straight into <paramref name="destination"/>; false for a dequantized one.</summary>
-    public bool TryReadInto(string name, torch.Tensor destination)
+    /// <summary>True for a renamed, reshaped or split tensor the source beneath can read directly; false for a dequantized one.</summary>
+    public bool CanReadInto(string name)
     {
-        if (!_recipes.TryGetValue(name, out var recipe))
-            throw new CheckpointException($"'{Origin}' has no tensor that maps to '{name}'.", Origin, name);
+        var recipe = Recipe(name);
         if (recipe.Scale is not null) return false;
-        if (recipe.Rows is not { } rows)
-            return _inner is IDirectReadSource direct && direct.TryReadInto(recipe.Source, destination);
-        if (_inner is not IRowSliceSource slicer) return false;
-        slicer.ReadRowsInto(recipe.Source, rows.First, rows.Count, destination);
-        return true;
+        return recipe.Rows is null
+            ? _inner is IDirectReadSource direct && direct.CanReadInto(recipe.Source)
+            : _inner is IRowSliceSource;
     }
+
+    public void ReadInto(string name, torch.Tensor destination)
+    {
+        if (!CanReadInto(name))
+            throw new InvalidOperationException($"Tensor '{name}' of '{Origin}' is converted on reading; read it with Read.");
+        var recipe = Recipe(name);
+        if (recipe.Rows is { } rows) ((IRowSliceSource)_inner).ReadRowsInto(recipe.Source, rows.First, rows.Count, destination);
+        else ((IDirectReadSource)_inner).ReadInto(recipe.Source, destination);
+    }
+
+    private TensorRecipe Recipe(string name) =>
+        _recipes.TryGetValue(name, out var recipe)
+            ? recipe
+            : throw new CheckpointException($"'{Origin}' has no tensor that maps to '{name}'.", Origin, name);
 
     private torch.Tensor ReadRows(TensorRecipe recipe)
     {

@@ -128,12 +128,15 @@ public sealed class SafetensorsFile : IWeightSource, IDirectReadSource, IRowSlic
         }
     }
 
-    /// <summary>Reads tensor <paramref name="name"/> into a contiguous CPU tensor of its dtype and element count; always true.</summary>
-    public bool TryReadInto(string name, torch.Tensor destination)
+    /// <summary>Every tensor of a file can be read as stored (an unknown name throws, as everywhere).</summary>
+    public bool CanReadInto(string name)
     {
-        ReadInto(Describe(name), destination);
+        Describe(name);
         return true;
     }
+
+    /// <summary>Reads tensor <paramref name="name"/> into a contiguous CPU tensor of its dtype and element count.</summary>
+    public void ReadInto(string name, torch.Tensor destination) => ReadInto(Describe(name), destination);
 
     /// <summary>Reads the bytes of <paramref name="entry"/> into a contiguous CPU tensor of its dtype and element count.</summary>
     public void ReadInto(SafetensorsEntry entry, torch.Tensor destination)

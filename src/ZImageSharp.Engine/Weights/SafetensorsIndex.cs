@@ -95,7 +95,9 @@ public sealed class SafetensorsIndex : IWeightSource, IDirectReadSource, IRowSli
 
     public torch.Tensor ReadRows(string name, long firstRow, long rowCount) => ShardHolding(name).ReadRows(name, firstRow, rowCount);
 
-    public bool TryReadInto(string name, torch.Tensor destination) => ShardHolding(name).TryReadInto(name, destination);
+    public bool CanReadInto(string name) => ShardHolding(name).CanReadInto(name);
+
+    public void ReadInto(string name, torch.Tensor destination) => ShardHolding(name).ReadInto(name, destination);
 
     public void ReadRowsInto(string name, long firstRow, long rowCount, torch.Tensor destination) =>
         ShardHolding(name).ReadRowsInto(name, firstRow, rowCount, destination);

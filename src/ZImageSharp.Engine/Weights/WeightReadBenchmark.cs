@@ -46,12 +46,10 @@ public static class WeightReadBenchmark
     private static long ReadStaged(IWeightSource source, string name, StagingBuffers staging)
     {
         var entry = source.Describe(name);
-        if (source is IDirectReadSource direct)
-        {
-            using var buffer = staging.Get(SafetensorsDType.ToScalarType(entry.DType), entry.Shape);
-            if (direct.TryReadInto(name, buffer)) return entry.ByteCount;
-        }
-        return ReadFresh(source, name);
+        if (source is not IDirectReadSource direct || !direct.CanReadInto(name)) return ReadFresh(source, name);
+        using var buffer = staging.Get(SafetensorsDType.ToScalarType(entry.DType), entry.Shape);
+        direct.ReadInto(name, buffer);
+        return entry.ByteCount;
     }
 
     private static long ReadFresh(IWeightSource source, string name)
