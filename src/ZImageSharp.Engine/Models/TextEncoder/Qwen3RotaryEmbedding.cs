@@ -1,0 +1,37 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ZImageSharp.Engine.Models.TextEncoder;
+
+// Reference: transformers src/transformers/models/qwen3/modeling_qwen3.py (Qwen3RotaryEmbedding, apply_rotary_pos_emb)
+
+/// <summary>
+/// Qwen3's default RoPE in the rotate-half layout: dimension j pairs with j + head_dim/2 (not adjacent pairs as in the
+/// DiT). The tables are computed in float32 and then cast to the activation dtype, as transformers does, so a bf16 run
+/// rotates with bf16 cos/sin (spec §4.3, pitfall 6).
+/// </summary>
+internal static class Qwen3RotaryEmbedding
+{
+    /// <summary>cos and sin tables [S, head_dim] for positions 0..S−1, in <paramref name="dtype"/>.</summary>
+    public static (Tensor Cos, Tensor Sin) Tables(long sequenceLength, int headDim, double theta, ScalarType dtype, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var exponent = arange(0, headDim, 2, ScalarType.Int64, device).to(ScalarType.Float32) / headDim;
+        var invFreq = full_like(exponent, theta).pow(exponent).reciprocal();                  // [D/2], theta^(-2j/D)
+        var positions = arange(sequenceLength, ScalarType.Int64, device).to(ScalarType.Float32);
+        var freqs = positions.unsqueeze(1) * invFreq.unsqueeze(0);                              // [S, D/2]
+        var emb = cat([freqs, freqs], -1);                                                      // [S, D]
+        var cos = emb.cos().to(dtype);
+        var sin = emb.sin().to(dtype);
+        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>x·cos + rotate_half(x)·sin for x [B, heads, S, D] and tables [S, D].</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        long half = x.shape[^1] / 2;
+        var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
+        return (x * cos + rotated * sin).MoveToOuterDisposeScope();
+    }
+}

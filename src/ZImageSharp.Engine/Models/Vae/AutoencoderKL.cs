@@ -1,0 +1,102 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using ZImageSharp.Engine.Models.Common;
+using static TorchSharp.torch;
+
+namespace ZImageSharp.Engine.Models.Vae;
+
+// Reference: diffusers src/diffusers/models/autoencoders/autoencoder_kl.py (AutoencoderKL),
+//            src/diffusers/models/autoencoders/vae.py (DiagonalGaussianDistribution)
+
+/// <summary>Which halves of the autoencoder to build. Text-to-image needs only the decoder (49.5 M of 83.8 M params).</summary>
+public enum AutoencoderParts
+{
+    DecoderOnly,
+    EncoderAndDecoder,
+}
+
+/// <summary>
+/// diffusers' <c>AutoencoderKL</c> with parameter names equal to its checkpoint keys (<c>encoder.*</c>,
+/// <c>decoder.*</c>, and <c>quant_conv</c>/<c>post_quant_conv</c> when the config asks for them).
+/// </summary>
+public sealed class AutoencoderKL : nn.Module
+{
+    /// <summary>diffusers clamps the log-variance to this range before use.</summary>
+    public const double LogVarianceMin = -30.0, LogVarianceMax = 20.0;
+
+#pragma warning disable IDE1006 // field names are the checkpoint keys
+    private readonly VaeEncoder? encoder;
+    private readonly VaeDecoder decoder;
+    private readonly Conv2d? quant_conv;
+    private readonly Conv2d? post_quant_conv;
+#pragma warning restore IDE1006
+
+    public AutoencoderKLConfig Config { get; }
+
+    public bool HasEncoder => encoder is not null;
+
+    private AutoencoderKL(AutoencoderKLConfig config, AutoencoderParts parts, ModulePlacement placement) : base(nameof(AutoencoderKL))
+    {
+        Config = config;
+        var (device, dtype) = (placement.Device, placement.DType);
+        if (parts == AutoencoderParts.EncoderAndDecoder)
+        {
+            encoder = new VaeEncoder(config, placement);
+            if (config.UseQuantConv)
+                quant_conv = nn.Conv2d(2 * config.LatentChannels, 2 * config.LatentChannels, kernel_size: 1, device: device, dtype: dtype);
+        }
+        decoder = new VaeDecoder(config, placement);
+        if (config.UsePostQuantConv)
+            post_quant_conv = nn.Conv2d(config.LatentChannels, config.LatentChannels, kernel_size: 1, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public static AutoencoderKL Create(AutoencoderKLConfig config, AutoencoderParts parts = AutoencoderParts.EncoderAndDecoder,
+        ModulePlacement? placement = null) =>
+        new(config, parts, placement ?? ModulePlacement.Default);
+
+    /// <summary>
+    /// True for a checkpoint key of a part this instance did not build (the encoder side of a decoder-only VAE), so a
+    /// strict loader can skip exactly those.
+    /// </summary>
+    public bool IsUnbuiltCheckpointKey(string key) =>
+        encoder is null && (key.StartsWith("encoder.", StringComparison.Ordinal) || key.StartsWith("quant_conv.", StringComparison.Ordinal));
+
+    /// <summary>Raw decoder output [B, out, f·h, f·w] for a VAE latent z [B, latent, h, w] (already unscaled).</summary>
+    public Tensor Decode(Tensor z)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var input = post_quant_conv is null ? z : post_quant_conv.forward(z);
+        return decoder.forward(input).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The encoder's diagonal Gaussian for an image in [−1, 1]: (mean, log-variance clamped to [−30, 20]).</summary>
+    public (Tensor Mean, Tensor LogVariance) Encode(Tensor image)
+    {
+        if (encoder is null)
+            throw new InvalidOperationException("This AutoencoderKL was built decoder-only; build it with AutoencoderParts.EncoderAndDecoder to encode images.");
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var moments = encoder.forward(image);
+        if (quant_conv is not null) moments = quant_conv.forward(moments);
+        var halves = moments.chunk(2, dim: 1);                                                 // 2 × [B, latent, h, w]
+        var mean = halves[0].contiguous();
+        var logVariance = halves[1].clamp(LogVarianceMin, LogVarianceMax);
+        return (mean.MoveToOuterDisposeScope(), logVariance.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>A sample of the encoder's Gaussian: mean + exp(logvar/2)·ε, ε ~ N(0, 1) from <paramref name="generator"/>.</summary>
+    public static Tensor Sample(Tensor mean, Tensor logVariance, Generator? generator = null)
+    {
+        using var scope = NewDisposeScope();
+        var noise = randn(mean.shape, dtype: mean.dtype, device: mean.device, generator: generator);
+        return (mean + (0.5 * logVariance).exp() * noise).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Diffusion latents → VAE latent before decoding: <c>latents / scaling_factor + shift_factor</c>.</summary>
+    public Tensor FromDiffusionLatents(Tensor latents) => latents / Config.ScalingFactor + Config.ShiftFactor;
+
+    /// <summary>VAE latent (an encoder sample) → diffusion latents: <c>(z − shift_factor) · scaling_factor</c>.</summary>
+    public Tensor ToDiffusionLatents(Tensor z) => (z - Config.ShiftFactor) * Config.ScalingFactor;
+}

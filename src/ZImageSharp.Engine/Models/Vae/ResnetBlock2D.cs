@@ -1,0 +1,82 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using ZImageSharp.Engine.Models.Common;
+using static TorchSharp.torch;
+
+namespace ZImageSharp.Engine.Models.Vae;
+
+// Reference: diffusers src/diffusers/models/resnet.py (ResnetBlock2D, without time embedding)
+
+/// <summary>
+/// conv2(SiLU(GN2(conv1(SiLU(GN1(x)))))) + shortcut(x); the shortcut is a 1×1 conv only when the channel count
+/// changes. The VAE uses no time embedding, no dropout and an output scale of 1.
+/// </summary>
+public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // field names are the checkpoint keys
+    private readonly GroupNorm norm1;
+    private readonly Conv2d conv1;
+    private readonly GroupNorm norm2;
+    private readonly Conv2d conv2;
+    private readonly Conv2d? conv_shortcut;
+#pragma warning restore IDE1006
+
+    public ResnetBlock2D(long inChannels, long outChannels, int groups, ModulePlacement placement) : base(nameof(ResnetBlock2D))
+    {
+        var (device, dtype) = (placement.Device, placement.DType);
+        norm1 = nn.GroupNorm(groups, inChannels, VaeLayers.NormEps, affine: true, device, dtype);
+        conv1 = VaeLayers.Conv3x3(inChannels, outChannels, placement);
+        norm2 = nn.GroupNorm(groups, outChannels, VaeLayers.NormEps, affine: true, device, dtype);
+        conv2 = VaeLayers.Conv3x3(outChannels, outChannels, placement);
+        conv_shortcut = inChannels == outChannels
+            ? null
+            : nn.Conv2d(inChannels, outChannels, kernel_size: 1, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        // Intermediates are freed as soon as they are used: at 1024² output one of them is up to 1 GiB in fp32.
+        using var scope = NewDisposeScope();
+        var h = VaeLayers.NormSiluConv(norm1, conv1, x);
+        var y = VaeLayers.NormSiluConv(norm2, conv2, h);
+        h.Dispose();
+        if (conv_shortcut is null)
+            y.add_(x);
+        else
+            using (var shortcut = conv_shortcut.forward(x)) y.add_(shortcut);
+        return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Layer settings shared by every VAE block.</summary>
+internal static class VaeLayers
+{
+    /// <summary>diffusers builds every VAE GroupNorm with eps 1e-6 (spec pitfall 11).</summary>
+    public const double NormEps = 1e-6;
+
+    public static Conv2d Conv3x3(long inChannels, long outChannels, ModulePlacement placement, long stride = 1, long padding = 1) =>
+        nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: stride, padding: padding,
+            device: placement.Device, dtype: placement.DType);
+
+    /// <summary>conv(SiLU(norm(x))), with the activation in place on the norm's output.</summary>
+    public static Tensor NormSiluConv(GroupNorm norm, Conv2d conv, Tensor x)
+    {
+        using var normed = norm.forward(x);
+        nn.functional.silu(normed, inplace: true);
+        return conv.forward(normed);
+    }
+
+    /// <summary>Runs <paramref name="modules"/> in order, freeing each intermediate once the next one exists.</summary>
+    public static Tensor Chain(Tensor x, IEnumerable<nn.Module<Tensor, Tensor>> modules)
+    {
+        var h = x;
+        foreach (var module in modules)
+        {
+            var next = module.forward(h);
+            if (!ReferenceEquals(h, x)) h.Dispose();
+            h = next;
+        }
+        return ReferenceEquals(h, x) ? x.alias() : h;
+    }
+}
