@@ -19,6 +19,15 @@ internal static class TensorAssert
         return numerator / Math.Max(denominator, 1e-30);
     }
 
+    /// <summary>Same shape and bit-identical values (TorchSharp's <c>equal</c> is elementwise).</summary>
+    public static bool Identical(torch.Tensor a, torch.Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape)) return false;
+        using var same = a.eq(b);
+        using var all = same.all();
+        return all.item<bool>();
+    }
+
     /// <summary>Asserts parity and logs the measured error (shown by <c>dotnet test --logger "console;verbosity=detailed"</c>).</summary>
     public static double Close(torch.Tensor actual, torch.Tensor expected, string what, ITestOutputHelper? output = null,
         double tolerance = ParityTolerance)

@@ -40,6 +40,28 @@ public class ZImageTransformerParityTests(ITestOutputHelper output)
         foreach (var tensor in batched.Concat(alone0).Concat(alone1)) tensor.Dispose();
     }
 
+    /// <summary>The same weights in bfloat16 (the GPU dtype) stay close to the float32 reference: checks the dtype
+    /// plumbing (fp32 islands, casts at entry, pad tokens and norms in the model dtype), not bitwise behaviour.</summary>
+    [SkippableFact]
+    public void BFloat16ModelStaysCloseToTheFloat32Reference()
+    {
+        TestData.RequireReference("dit_weights.json", "dit_weights.safetensors", "dit_case1.safetensors");
+        var config = ZImageTransformerConfig.FromJson(TestData.Reference("dit_weights.json"));
+        using var model = new ZImageTransformer(config, dtype: torch.ScalarType.BFloat16);
+        using (var weights = SafetensorsFile.Open(TestData.Reference("dit_weights.safetensors")))
+            WeightLoader.LoadInto(model, weights);
+        Assert.All(model.parameters(), p => Assert.Equal(torch.ScalarType.BFloat16, p.dtype));
+
+        using var fixture = SafetensorsFile.Open(TestData.Reference("dit_case1.safetensors"));
+        using var scope = torch.NewDisposeScope();
+        var outputs = model.forward([fixture.Read("x.0"), fixture.Read("x.1")], fixture.Read("t"), [fixture.Read("cap.0"), fixture.Read("cap.1")]);
+        for (int i = 0; i < 2; i++)
+        {
+            Assert.Equal(torch.ScalarType.BFloat16, outputs[i].dtype);
+            TensorAssert.Close(outputs[i], fixture.Read($"out.{i}"), $"bf16 dit_case1 out.{i}", output, tolerance: 5e-2);
+        }
+    }
+
     private void CheckCase(string name)
     {
         TestData.RequireReference("dit_weights.json", "dit_weights.safetensors", $"{name}.json", $"{name}.safetensors");

@@ -144,10 +144,15 @@ public sealed partial class ZImageTransformer
     private static Tensor? KeyMask(long[] lengths, long maxLength, Device device)
     {
         if (lengths.All(l => l == maxLength)) return null;
-        using var scope = NewDisposeScope();
-        var positions = arange(maxLength, dtype: ScalarType.Int64, device: device).unsqueeze(0);      // [1, S]
-        var limits = tensor(lengths, dtype: ScalarType.Int64).to(device).unsqueeze(1);             // [B, 1]
-        return positions.lt(limits).view(lengths.Length, 1, 1, maxLength).MoveToOuterDisposeScope();
+        // Filled on the device row by row: copying the lengths from host memory would stall on pending GPU work.
+        var mask = zeros([lengths.Length, 1, 1, maxLength], dtype: ScalarType.Bool, device: device);
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            using var row = mask[i, 0, 0];
+            using var valid = row.narrow(0, 0, lengths[i]);
+            valid.fill_(true);
+        }
+        return mask;
     }
 
     private void CheckInputs(IReadOnlyList<Tensor> latents, Tensor timesteps, IReadOnlyList<Tensor> captionFeatures)
