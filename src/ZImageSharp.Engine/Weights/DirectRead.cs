@@ -49,6 +49,13 @@ internal sealed class StagingBuffers : IDisposable
         return used.view(shape);
     }
 
+    /// <summary>Grows the buffer of <paramref name="dtype"/> to <paramref name="elements"/> and touches every page now.</summary>
+    public void Reserve(torch.ScalarType dtype, long elements)
+    {
+        using var view = Get(dtype, [elements]);
+        view.zero_();
+    }
+
     public void Dispose()
     {
         foreach (var buffer in _buffers.Values) buffer.Dispose();

@@ -30,6 +30,9 @@ public sealed class SafetensorsFile : IWeightSource, IDirectReadSource, IRowSlic
     private const long ParallelReadChunkAlignment = 1L << 20;
     private static readonly int ReadThreads = Math.Clamp(Environment.ProcessorCount, 1, 4);
 
+    // Each pread copies at most 16 MiB: measured as fast as or faster than one call per tensor (4.0-5.1 vs 1.8-5.7 GB/s).
+    private const int MaxReadCallBytes = 16 << 20;
+
     private readonly SafeFileHandle _handle;
     private readonly long _dataStart;
     private readonly Dictionary<string, SafetensorsEntry> _entries;
@@ -177,7 +180,7 @@ public sealed class SafetensorsFile : IWeightSource, IDirectReadSource, IRowSlic
         long done = 0;
         while (done < length)
         {
-            int chunk = (int)Math.Min(length - done, 1 << 30);
+            int chunk = (int)Math.Min(length - done, MaxReadCallBytes);
             int read = RandomAccess.Read(_handle, new Span<byte>(dst + done, chunk), fileOffset + done);
             if (read <= 0)
                 throw new CheckpointException(

@@ -92,8 +92,9 @@ public class SafetensorsFileTests
         using var b = torch.zeros(10, 10, torch.ScalarType.Float32);
         SafetensorsWriter.Write(path, [new("a", a), new("b", b)]);
         using var file = SafetensorsFile.Open(path);
-        var result = WeightReadBenchmark.Run(file);
+        var result = WeightReadBenchmark.Run(file, passes: 2);
         Assert.Equal(2, result.Tensors);
         Assert.Equal(2000L + 400L, result.Bytes);
+        Assert.Equal(2, result.PassTimes.Count);
     }
 }
