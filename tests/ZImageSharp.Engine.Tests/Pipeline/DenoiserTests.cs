@@ -58,6 +58,22 @@ public class DenoiserTests
     }
 
     [Fact]
+    public void LoopLeavesOnlyTheResultAlive()
+    {
+        using var model = TinyModel();
+        using var noise = LatentNoise.Sample(0, 2, 16, 4, 4);
+        using var positive = randn(5, 16);
+        using var negative = randn(40, 16);
+        var options = new DenoiseOptions { Steps = 2, GuidanceScale = 1.5f, CfgNormalization = 1f };
+        new Denoiser(model).Run(noise, [positive, positive], options, [negative, negative]).Dispose(); // RoPE tables
+
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (new Denoiser(model).Run(noise, [positive, positive], options, [negative, negative]))
+            Assert.Equal(before + 1, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
     public void CancellationStopsBetweenSteps()
     {
         using var model = TinyModel();
