@@ -45,6 +45,35 @@ public class DenoiserTests
     }
 
     [Fact]
+    public void LeavesTheCallersTensorsAlive()
+    {
+        using var model = TinyModel();
+        using var noise = LatentNoise.Sample(0, 2, 16, 4, 4);
+        using var caption = randn(5, 16); // the same tensor for both images, already in the model dtype and device
+        using var before = caption.clone();
+        using var final = new Denoiser(model).Run(noise, [caption, caption], new DenoiseOptions { Steps = 1 });
+        Assert.True(TensorAssert.Identical(caption, before));
+        Assert.Equal([2L, 16, 4, 4], noise.shape);
+        Assert.False(TensorAssert.Identical(final, noise));
+    }
+
+    [Fact]
+    public void LoopLeavesOnlyTheResultAlive()
+    {
+        using var model = TinyModel();
+        using var noise = LatentNoise.Sample(0, 2, 16, 4, 4);
+        using var positive = randn(5, 16);
+        using var negative = randn(40, 16);
+        var options = new DenoiseOptions { Steps = 2, GuidanceScale = 1.5f, CfgNormalization = 1f };
+        new Denoiser(model).Run(noise, [positive, positive], options, [negative, negative]).Dispose(); // RoPE tables
+
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (new Denoiser(model).Run(noise, [positive, positive], options, [negative, negative]))
+            Assert.Equal(before + 1, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
     public void CancellationStopsBetweenSteps()
     {
         using var model = TinyModel();

@@ -38,6 +38,26 @@ public class ZImageTransformerTests
         Assert.Equal(4, model.StreamableBlocks.Count); // 1 noise refiner + 1 context refiner + 2 layers
     }
 
+    /// <summary>Every intermediate tensor of a forward (mixed batch: padding, masks) is released; only outputs remain.</summary>
+    [Fact]
+    public void ForwardLeavesNoLiveTensorsBehind()
+    {
+        manual_seed(0);
+        using var model = new ZImageTransformer(Tiny);
+        using var l0 = randn(16, 1, 6, 10);
+        using var l1 = randn(16, 1, 4, 4);
+        using var c0 = randn(5, 16);
+        using var c1 = randn(40, 16);
+        using var t = tensor(new[] { 0.1f, 0.9f });
+        foreach (var o in model.forward([l0, l1], t, [c0, c1])) o.Dispose(); // builds the cached RoPE tables
+
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var outputs = model.forward([l0, l1], t, [c0, c1]);
+        Assert.Equal(before + outputs.Length, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        foreach (var o in outputs) o.Dispose();
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
     [Fact]
     public void OutputHasTheLatentShapeAndTheModelDType()
     {

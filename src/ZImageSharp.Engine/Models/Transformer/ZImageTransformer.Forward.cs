@@ -56,12 +56,18 @@ public sealed partial class ZImageTransformer
         var unifiedLengths = new long[batch];
         for (int i = 0; i < batch; i++)
         {
-            unifiedTokens[i] = cat([image[i].narrow(0, 0, imageLengths[i]), caption[i].narrow(0, 0, paddedCaptionLengths[i])], 0);
+            // Views are disposed here so that nothing keeps the refiners' batched outputs alive once they are copied.
+            using var imageRow = image[i];
+            using var captionRow = caption[i];
+            using var imagePart = imageRow.narrow(0, 0, imageLengths[i]);
+            using var captionPart = captionRow.narrow(0, 0, paddedCaptionLengths[i]);
+            unifiedTokens[i] = cat([imagePart, captionPart], 0);
             unifiedFrequencies[i] = cat([imageFrequencies[i], captionFrequencies[i]], 0);
             unifiedLengths[i] = imageLengths[i] + paddedCaptionLengths[i];
         }
         image.Dispose();
         caption.Dispose();
+        foreach (var f in imageFrequencies.Concat(captionFrequencies)) f.Dispose();
         var unified = RunBlocks(layers, ref blockIndex, unifiedTokens, unifiedFrequencies, unifiedLengths, adaln);
 
         // Stage 4: only image rows reach the output, and the final layer is per token, so caption rows are skipped.
@@ -80,18 +86,20 @@ public sealed partial class ZImageTransformer
     /// <summary>Patch embedding of all samples in one matmul, then each sample padded with <c>x_pad_token</c>.</summary>
     private Tensor[] EmbedImages(IReadOnlyList<Tensor> latents, TokenGrid[] grids, string patchKey, ScalarType dtype, Device device)
     {
+        using var scope = NewDisposeScope();
         var patches = latents.Select((l, i) => grids[i].Patchify(l.to(dtype, device))).ToArray();
         var embedded = all_x_embedder[patchKey].forward(cat(patches, 0));         // [ΣN, dim]
         var perSample = embedded.split(grids.Select(g => g.Count).ToArray(), 0);
-        return perSample.Select((e, i) => AppendPadTokens(e, x_pad_token, grids[i].PaddedCount)).ToArray();
+        return perSample.Select((e, i) => AppendPadTokens(e, x_pad_token, grids[i].PaddedCount).MoveToOuterDisposeScope()).ToArray();
     }
 
     /// <summary>RMSNorm + Linear of all real caption rows in one matmul, then each padded with <c>cap_pad_token</c>.</summary>
     private Tensor[] EmbedCaptions(IReadOnlyList<Tensor> captions, long[] paddedLengths, ScalarType dtype, Device device)
     {
+        using var scope = NewDisposeScope();
         var embedded = cap_embedder.forward(cat(captions.Select(c => c.to(dtype, device)).ToArray(), 0)); // [ΣL, dim]
         var perSample = embedded.split(captions.Select(c => c.shape[0]).ToArray(), 0);
-        return perSample.Select((e, i) => AppendPadTokens(e, cap_pad_token, paddedLengths[i])).ToArray();
+        return perSample.Select((e, i) => AppendPadTokens(e, cap_pad_token, paddedLengths[i]).MoveToOuterDisposeScope()).ToArray();
     }
 
     private static Tensor AppendPadTokens(Tensor tokens, Tensor padToken, long paddedLength)
@@ -102,7 +110,8 @@ public sealed partial class ZImageTransformer
 
     /// <summary>
     /// Zero-pads the samples into one batch, masks the padded keys (only when lengths differ, as diffusers) and runs
-    /// the blocks, calling the block hook around each. Each block's input is released as soon as it is consumed.
+    /// the blocks, calling the block hook around each. The per-sample token tensors are released once batched and each
+    /// block's input as soon as it is consumed, so the forward's dispose scope does not accumulate [S, dim] activations.
     /// </summary>
     /// <returns>[B, max length, dim].</returns>
     private Tensor RunBlocks(IEnumerable<ZImageTransformerBlock> blocks, ref int blockIndex, Tensor[] tokens,
@@ -110,6 +119,7 @@ public sealed partial class ZImageTransformer
     {
         long maxLength = lengths.Max();
         var hidden = PadBatch(tokens, maxLength);
+        foreach (var t in tokens) t.Dispose(); // a view in hidden (B = 1) keeps its storage alive
         using var batchedFrequencies = PadBatch(frequencies, maxLength);
         using var keyMask = KeyMask(lengths, maxLength, hidden.device);
         foreach (var block in blocks)

@@ -67,10 +67,12 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
         var scaleMlp = 1.0 + modulation[2];
         var gateMlp = modulation[3].tanh();
 
-        using var gatedAttention = Attend(attention_norm1, x, scaleMsa, keyMask, frequencies).mul_(gateMsa);
-        using var residual = x + gatedAttention;
-        using var gatedFfn = FeedForward(residual, scaleMlp).mul_(gateMlp);
-        return (residual + gatedFfn).MoveToOuterDisposeScope();
+        using var attentionBranch = Attend(attention_norm1, x, scaleMsa, keyMask, frequencies);
+        attentionBranch.mul_(gateMsa);
+        using var residual = x + attentionBranch;
+        using var ffnBranch = FeedForward(residual, scaleMlp);
+        ffnBranch.mul_(gateMlp);
+        return (residual + ffnBranch).MoveToOuterDisposeScope();
     }
 
     /// <summary>attention_norm2(Attn(attention_norm1(x) [· scale])).</summary>
