@@ -15,6 +15,7 @@ internal static class Program
             config.AddCommand<GenerateCommand>("generate").WithDescription("Generate images from a prompt and write PNGs.")
                 .WithExample("generate", "--prompt", "\"a red fox in the snow\"", "--output", "fox.png");
             config.AddCommand<BenchCommand>("bench").WithDescription("Measure speed and peak memory per phase (real-size model, random weights; no files needed).");
+            config.AddCommand<ServeCommand>("serve").WithDescription("Serve the web page and the HTTP APIs (native jobs, OpenAI images, A1111).");
             config.AddCommand<DoctorCommand>("doctor").WithDescription("Report the device, driver, libtorch, other processes' memory and what runs here.");
             config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception));
         });
