@@ -1,0 +1,36 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ZImageSharp.Engine.Models.Transformer;
+
+// Reference: diffusers src/diffusers/models/transformers/transformer_z_image.py (FeedForward)
+
+/// <summary>SwiGLU feed-forward, all bias-free: <c>w2(SiLU(w1·x) ⊙ w3·x)</c>.</summary>
+public sealed class SwiGluFeedForward : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // field names are the checkpoint keys
+    private readonly Linear w1;
+    private readonly Linear w2;
+    private readonly Linear w3;
+#pragma warning restore IDE1006
+
+    public SwiGluFeedForward(int dim, int hiddenDim, Device? device = null, ScalarType? dtype = null)
+        : base(nameof(SwiGluFeedForward))
+    {
+        w1 = nn.Linear(dim, hiddenDim, hasBias: false, device, dtype);
+        w2 = nn.Linear(hiddenDim, dim, hasBias: false, device, dtype);
+        w3 = nn.Linear(dim, hiddenDim, hasBias: false, device, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        // In place on the gate: two [.., hidden] buffers live instead of four (the widest activations of the model).
+        using var gated = w1.forward(x);
+        gated.silu_();
+        using (var up = w3.forward(x)) gated.mul_(up);
+        return w2.forward(gated).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,141 @@
+using TorchSharp;
+using ZImageSharp.Engine.Models.Transformer;
+using ZImageSharp.Engine.Scheduling;
+using static TorchSharp.torch;
+
+namespace ZImageSharp.Engine.Pipeline;
+
+// Reference: diffusers src/diffusers/pipelines/z_image/pipeline_z_image.py (ZImagePipeline.__call__, step 6)
+
+/// <summary>
+/// The flow-matching denoising loop: from caption features and initial noise to the final latents. Latents and all
+/// guidance arithmetic stay float32; the transformer sees them in its own dtype. With CFG the positive and negative
+/// branches run as one batch (positives first), as diffusers does.
+/// </summary>
+public sealed class Denoiser(ZImageTransformer transformer)
+{
+    /// <summary>Runs every step.</summary>
+    /// <param name="initialLatents">[B, C, h, w] noise (float32; see <see cref="LatentNoise"/>). Not modified.</param>
+    /// <param name="captionFeatures">B tensors [L_i, cap_feat_dim]: the text encoder's features of the real tokens.</param>
+    /// <param name="options">Steps, shift and guidance; null for the Turbo defaults.</param>
+    /// <param name="negativeCaptionFeatures">B tensors for the negative prompt; required when guidance is on.</param>
+    /// <param name="onStep">Called after each step with its index and the new latents [B, C, h, w] float32 (owned
+    /// by the loop: copy them to keep them).</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    /// <returns>The final latents [B, C, h, w] float32 on the transformer's device; the caller owns them.</returns>
+    public Tensor Run(Tensor initialLatents, IReadOnlyList<Tensor> captionFeatures, DenoiseOptions? options = null,
+        IReadOnlyList<Tensor>? negativeCaptionFeatures = null, Action<int, Tensor>? onStep = null,
+        CancellationToken cancellationToken = default)
+    {
+        options ??= new DenoiseOptions();
+        CheckArguments(initialLatents, captionFeatures, options, negativeCaptionFeatures);
+        using var noGrad = no_grad();
+        var device = transformer.Device;
+        var dtype = transformer.DType;
+        var scheduler = new FlowMatchEulerScheduler(options.Shift);
+        var sigmas = scheduler.Sigmas(options.Steps);
+
+        // No dispose scope spans the loop, so tensors the callback creates belong to the caller's scope, not ours.
+        // Captions are cast once here rather than in every step's forward.
+        var positive = captionFeatures.Select(c => c.to(dtype, device)).ToArray();
+        var negative = negativeCaptionFeatures?.Select(c => c.to(dtype, device)).ToArray() ?? [];
+        var latents = initialLatents.to(ScalarType.Float32, device, copy: true);
+        try
+        {
+            for (int i = 0; i < options.Steps; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                float timestep = sigmas[i] * scheduler.NumTrainTimesteps;
+                float modelTime = scheduler.ModelTime(timestep);
+                float guidance = GuidanceAt(options, modelTime);
+
+                Tensor next;
+                using (var stepScope = NewDisposeScope())
+                {
+                    var velocity = guidance > 0f
+                        ? GuidedVelocity(latents, positive, negative, modelTime, guidance, options.CfgNormalization, dtype, device)
+                        : Velocity(latents, positive, modelTime, dtype, device);
+                    next = FlowMatchEulerScheduler.Step(latents, velocity, sigmas[i], sigmas[i + 1]).MoveToOuterDisposeScope();
+                }
+                latents.Dispose();
+                latents = next;
+                onStep?.Invoke(i, latents);
+            }
+            return latents;
+        }
+        catch
+        {
+            latents.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var t in positive.Concat(negative)) t.Dispose();
+        }
+    }
+
+    /// <summary>The guidance of one step: 0 when CFG is off, or truncated because 1 − σ is past cfg_truncation.</summary>
+    internal static float GuidanceAt(DenoiseOptions options, float modelTime)
+    {
+        if (!options.UsesGuidance) return 0f;
+        if (options.CfgTruncation <= 1f && modelTime > options.CfgTruncation) return 0f;
+        return options.GuidanceScale;
+    }
+
+    /// <returns>[B, C, h, w] float32 model output for the positive captions only.</returns>
+    private Tensor Velocity(Tensor latents, Tensor[] captions, float modelTime, ScalarType dtype, Device device)
+    {
+        var outputs = Evaluate(latents, captions, modelTime, dtype, device);
+        return stack(outputs.Select(o => o.to(ScalarType.Float32)), 0).squeeze(2);
+    }
+
+    /// <summary>pred = pos + g·(pos − neg) per sample in float32, optionally renormalised (diffusers' loop).</summary>
+    private Tensor GuidedVelocity(Tensor latents, Tensor[] positive, Tensor[] negative, float modelTime, float guidance,
+        float normalization, ScalarType dtype, Device device)
+    {
+        int batch = positive.Length;
+        var doubled = cat([latents, latents], 0);
+        var outputs = Evaluate(doubled, [.. positive, .. negative], modelTime, dtype, device);
+        var predictions = new Tensor[batch];
+        for (int j = 0; j < batch; j++)
+        {
+            var pos = outputs[j].to(ScalarType.Float32);
+            var neg = outputs[batch + j].to(ScalarType.Float32);
+            var prediction = pos + (pos - neg) * guidance;
+            if (normalization > 0f)
+            {
+                var positiveNorm = linalg.vector_norm(pos);
+                var predictionNorm = linalg.vector_norm(prediction);
+                var maxNorm = positiveNorm * normalization;
+                if (predictionNorm.item<float>() > maxNorm.item<float>())
+                    prediction = prediction * (maxNorm / predictionNorm);
+            }
+            predictions[j] = prediction;
+        }
+        return stack(predictions, 0).squeeze(2);
+    }
+
+    /// <summary>One transformer call: latents [N, C, h, w] → per sample [C, 1, h, w] in the model dtype.</summary>
+    private Tensor[] Evaluate(Tensor latents, Tensor[] captions, float modelTime, ScalarType dtype, Device device)
+    {
+        var modelInput = latents.to(dtype).unsqueeze(2);                      // [N, C, 1, h, w]
+        var samples = modelInput.unbind(0);
+        var time = full([samples.Length], modelTime, dtype: ScalarType.Float32, device: device);
+        return transformer.forward(samples, time, captions);
+    }
+
+    private static void CheckArguments(Tensor initialLatents, IReadOnlyList<Tensor> captionFeatures, DenoiseOptions options,
+        IReadOnlyList<Tensor>? negativeCaptionFeatures)
+    {
+        if (options.Steps <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "The number of steps must be positive.");
+        if (initialLatents.dim() != 4)
+            throw new ArgumentException($"Initial latents must be [B, C, h, w], got [{string.Join(", ", initialLatents.shape)}].", nameof(initialLatents));
+        if (captionFeatures.Count != initialLatents.shape[0])
+            throw new ArgumentException($"Got {initialLatents.shape[0]} latents but {captionFeatures.Count} caption feature tensors; pass one per image.", nameof(captionFeatures));
+        if (options.UsesGuidance && (negativeCaptionFeatures is null || negativeCaptionFeatures.Count != captionFeatures.Count))
+            throw new ArgumentException(
+                $"Guidance {options.GuidanceScale} is on, so one negative caption feature tensor per image is needed " +
+                $"({captionFeatures.Count}), got {negativeCaptionFeatures?.Count ?? 0}.", nameof(negativeCaptionFeatures));
+    }
+}

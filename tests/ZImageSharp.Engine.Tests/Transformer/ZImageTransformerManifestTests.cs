@@ -1,0 +1,63 @@
+using System.Text.Json;
+using TorchSharp;
+using ZImageSharp.Engine.Models.Transformer;
+
+namespace ZImageSharp.Engine.Tests.Transformer;
+
+/// <summary>The model built at the released config has exactly the checkpoint's tensor names and shapes.</summary>
+public class ZImageTransformerManifestTests
+{
+    private static readonly torch.Device Meta = new(DeviceType.META);
+
+    [SkippableFact]
+    public void ReleasedConfigMatchesTheRealCheckpointManifest()
+    {
+        TestData.RequireReference("real_manifests.json");
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestData.Reference("real_manifests.json")));
+        var expected = doc.RootElement.GetProperty("transformer").EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(d => d.GetInt64()).ToArray());
+        long expectedCount = doc.RootElement.GetProperty("transformer_param_count").GetInt64();
+
+        // The meta device gives names and shapes without allocating the 24.6 GB of float32 weights.
+        using var model = new ZImageTransformer(ZImageTransformerConfig.Released, Meta);
+        var actual = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+
+        var missing = expected.Keys.Except(actual.Keys).Order(StringComparer.Ordinal).ToList();
+        var unexpected = actual.Keys.Except(expected.Keys).Order(StringComparer.Ordinal).ToList();
+        var misshaped = expected.Keys.Intersect(actual.Keys).Where(k => !expected[k].SequenceEqual(actual[k]))
+            .Select(k => $"{k}: expected [{string.Join(", ", expected[k])}], got [{string.Join(", ", actual[k])}]").ToList();
+        Assert.True(missing.Count + unexpected.Count + misshaped.Count == 0,
+            $"Missing ({missing.Count}): {string.Join(", ", missing)}\nUnexpected ({unexpected.Count}): {string.Join(", ", unexpected)}\n" +
+            $"Misshaped ({misshaped.Count}): {string.Join("; ", misshaped)}");
+
+        Assert.Equal(521, actual.Count);
+        Assert.Equal(6_154_908_736L, expectedCount);
+        Assert.Equal(expectedCount, actual.Values.Sum(s => s.Aggregate(1L, (a, b) => a * b)));
+        Assert.All(model.parameters(), p => Assert.Equal(DeviceType.META, p.device_type));
+    }
+
+    [Fact]
+    public void StreamableBlocksAreTheRepeatedBlocksInExecutionOrder()
+    {
+        using var model = new ZImageTransformer(ZImageTransformerConfig.Released, Meta, torch.ScalarType.BFloat16);
+        var prefixes = model.StreamableBlocks.Select(b => b.Prefix).ToList();
+        Assert.Equal(
+            ["noise_refiner.0", "noise_refiner.1", "context_refiner.0", "context_refiner.1", .. Enumerable.Range(0, 30).Select(i => $"layers.{i}")],
+            prefixes);
+        Assert.All(model.parameters(), p => Assert.Equal(torch.ScalarType.BFloat16, p.dtype));
+
+        // Every parameter is in exactly one streamable block or in the resident remainder, and the precision-sensitive
+        // prefixes name real parameters only: the embedders, pad tokens, final layer, norms and adaLN Linears.
+        var names = model.named_parameters().Select(p => p.name).ToList();
+        var sensitive = model.PrecisionSensitivePrefixes;
+        Assert.All(sensitive, prefix => Assert.Contains(names, n => n.StartsWith(prefix, StringComparison.Ordinal)));
+        var sensitiveNames = names.Where(n => sensitive.Any(p => n.StartsWith(p, StringComparison.Ordinal))).ToList();
+        Assert.Contains("layers.29.adaLN_modulation.0.weight", sensitiveNames);
+        Assert.Contains("all_final_layer.2-1.linear.weight", sensitiveNames);
+        Assert.Contains("context_refiner.0.attention.norm_k.weight", sensitiveNames);
+        Assert.DoesNotContain("layers.0.attention.to_q.weight", sensitiveNames);
+        Assert.DoesNotContain("layers.0.feed_forward.w2.weight", sensitiveNames);
+        var resident = names.Where(n => !model.StreamableBlocks.Any(b => n.StartsWith(b.Prefix + ".", StringComparison.Ordinal)));
+        Assert.All(resident, n => Assert.Contains(sensitive, p => n.StartsWith(p, StringComparison.Ordinal)));
+    }
+}
