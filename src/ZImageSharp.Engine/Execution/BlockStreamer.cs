@@ -49,10 +49,8 @@ public sealed class BlockStreamer : IBlockHook
     /// <summary>The most streamed blocks held on the device at once since construction (loaded or in flight).</summary>
     public int PeakStreamedBlocksOnDevice { get; private set; }
 
-    /// <summary>Bytes of streamed and per-use copies the streamer currently holds on the device.</summary>
-    public long DeviceBytes =>
-        (_pending?.Weights.Bytes ?? 0) + _blocks.Where((_, i) => _residence[i] != BlockResidence.Resident).Sum(b => b.DeviceBytes
-            - (b.MastersOnDevice ? b.DeviceMastersBytes : 0));
+    /// <summary>Bytes of the prefetch in flight (not yet any block's parameters).</summary>
+    public long InFlightBytes => _pending?.Weights.Bytes ?? 0;
 
     /// <summary>Starts copying the first streamed block, so the first block of a phase does not wait for its copy.</summary>
     public void Prime()

@@ -63,7 +63,8 @@ public sealed class ComponentPlacer : IDisposable
     public Device TextEncoderDevice => Get(Component.TextEncoder).Weights.Target.Device;
 
     /// <summary>Bytes of weights this placer holds on the device now (masters, loaded and streamed copies).</summary>
-    public long DeviceBytes => _components.Values.Where(c => !c.Weights.Target.IsHost).Sum(c => c.Weights.DeviceBytes);
+    public long DeviceBytes => _components.Values.Where(c => !c.Weights.Target.IsHost)
+        .Sum(c => c.Weights.DeviceBytes + (c.Streamer?.InFlightBytes ?? 0));
 
     /// <summary>Bytes of host masters of all components.</summary>
     public long HostBytes => _components.Values.Sum(c => c.Weights.HostBytes);
