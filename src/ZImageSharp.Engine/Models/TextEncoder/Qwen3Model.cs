@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
 using ZImageSharp.Engine.Models.Common;
+using ZImageSharp.Engine.Models.Transformer;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.TextEncoder;
@@ -24,6 +25,12 @@ public sealed partial class Qwen3Model : nn.Module
 #pragma warning restore IDE1006
 
     public Qwen3Config Config { get; }
+
+    /// <summary>Called around each decoder layer during <see cref="Forward"/> (weight streaming); null for none.</summary>
+    public IBlockHook? LayerHook { get; set; }
+
+    /// <summary>The decoder layers in execution order, as units a weight streamer can move ("layers.N").</summary>
+    public IReadOnlyList<StreamableBlock> StreamableBlocks => layers.Select((l, i) => new StreamableBlock($"layers.{i}", l)).ToList();
 
     /// <summary>Decoder layers present (0 … BuiltLayerCount − 1).</summary>
     public int BuiltLayerCount { get; }
@@ -105,7 +112,11 @@ public sealed partial class Qwen3Model : nn.Module
         var attnMask = mask is null ? null : CausalPaddingMask(mask, b, s, h.device);
         int layersToRun = Math.Min(index, BuiltLayerCount);
         for (int i = 0; i < layersToRun; i++)
+        {
+            LayerHook?.BeforeBlock(i, layers[i]);
             h = layers[i].Forward(h, cos, sin, attnMask);
+            LayerHook?.AfterBlock(i, layers[i]);
+        }
         if (index == Config.NumHiddenLayers) h = norm!.forward(h);
         return h.MoveToOuterDisposeScope();
     }

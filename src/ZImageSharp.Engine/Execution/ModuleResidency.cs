@@ -1,0 +1,346 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using ZImageSharp.Engine.Weights;
+using static TorchSharp.torch;
+
+namespace ZImageSharp.Engine.Execution;
+
+/// <summary>
+/// Owns the host copies ("masters") of a set of parameters of one module and moves them between host and device by
+/// re-pointing the existing <see cref="Parameter"/> objects with <c>set_</c>, so the module itself is never rebuilt.
+/// </summary>
+/// <remarks>
+/// libtorch's <c>set_</c> refuses a storage on another device ("the devices must match") and keeps the parameter's
+/// dtype whatever the source's, so a parameter can never point at its host master directly. Instead every parameter
+/// lives on the compute device in the compute dtype: loaded, it points at a device tensor; released, at an empty
+/// tensor (no memory). Masters are bf16 (the module's own dtype) or, for the tensors
+/// <see cref="Planning.WeightPrecisionPolicy"/> allows, fp8 e4m3; they are pinned when the device is CUDA so copies
+/// run asynchronously at full bandwidth. Everything runs under <c>no_grad</c> with <c>requires_grad = false</c>.
+/// </remarks>
+public sealed class ModuleResidency : IDisposable
+{
+    internal const ScalarType Fp8 = SafetensorsDType.Float8E4M3;
+
+    private readonly nn.Module _root;
+    private readonly Entry[] _entries;
+    private WeightCopier _copier;
+    private bool _disposed;
+
+    internal ModuleResidency(nn.Module root, nn.Module unit, IEnumerable<string> names, ResidencyTarget target,
+        WeightCopier copier, Func<string, long[], bool> fp8Eligible, bool storeFp8)
+    {
+        _root = root;
+        Module = unit;
+        Target = target;
+        _copier = copier;
+        var parameters = root.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        using var noGrad = no_grad();
+        _entries = names.Select(name =>
+        {
+            var parameter = parameters[name];
+            var entry = new Entry(name, parameter.shape, fp8Eligible(name, parameter.shape)) { Parameter = parameter };
+            entry.Host = MakeMaster(parameter, entry.Fp8Eligible && storeFp8 ? Fp8 : parameter.dtype, target.IsCuda);
+            parameter.requires_grad = false;
+            using var placeholder = Placeholder(parameter.dtype, parameter.device);
+            Repoint(parameter, placeholder);
+            return entry;
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// Takes over every parameter of <paramref name="module"/> (which must hold its weights in host or device memory,
+    /// not on the meta device) and moves the now empty module to <paramref name="target"/>. Afterwards the module
+    /// can run only between <see cref="Load"/> and <see cref="Release"/>. Do not call <c>module.to(...)</c> again.
+    /// </summary>
+    /// <param name="fp8Eligible">Parameter name and shape → whether its master may be stored as fp8 (null: none).</param>
+    public static ModuleResidency Adopt(nn.Module module, ResidencyTarget target, Func<string, long[], bool>? fp8Eligible = null,
+        bool storeFp8 = false)
+    {
+        var names = module.named_parameters().Select(p => p.name).ToList();
+        var copier = WeightCopier.For(target);
+        var residency = new ModuleResidency(module, module, names, target, copier, fp8Eligible ?? ((_, _) => false), storeFp8)
+        {
+            _ownsCopier = true,
+        };
+        EmptyModuleMover.Move(module, target.Device, target.ComputeDType);
+        residency.Rebind(target, copier);
+        return residency;
+    }
+
+    private bool _ownsCopier;
+
+    /// <summary>The module these parameters belong to (a whole model, or one of its blocks).</summary>
+    public nn.Module Module { get; }
+
+    public ResidencyTarget Target { get; private set; }
+
+    /// <summary>True while every parameter points at a usable tensor on the target device.</summary>
+    public bool IsLoaded { get; private set; }
+
+    /// <summary>True while the masters also have copies on the device (resident fp8: cast per use, no host traffic).</summary>
+    public bool MastersOnDevice { get; private set; }
+
+    /// <summary>True when the fp8-eligible masters are stored as fp8.</summary>
+    public bool StoresFp8 => _entries.Any(e => e.Host.dtype == Fp8);
+
+    public IReadOnlyList<string> ParameterNames => _entries.Select(e => e.Name).ToList();
+
+    /// <summary>Bytes of the host masters.</summary>
+    public long HostBytes => _entries.Sum(e => Bytes(e.Host));
+
+    /// <summary>Bytes this residency holds on the device: device masters plus loaded tensors that are not aliases of them.</summary>
+    public long DeviceBytes => _entries.Sum(e => (e.DeviceMaster is null ? 0 : Bytes(e.DeviceMaster)) + e.LoadedBytes);
+
+    /// <summary>Bytes of the device masters alone.</summary>
+    public long DeviceMastersBytes => _entries.Sum(e => e.DeviceMaster is null ? 0 : Bytes(e.DeviceMaster));
+
+    /// <summary>Bytes of one full load in the compute dtype (what <see cref="Load"/> adds without device masters).</summary>
+    public long ComputeBytes => _entries.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b)) * ElementSize(Target.ComputeDType);
+
+    /// <summary>Points every parameter at a device tensor in the compute dtype: from the device masters when present
+    /// (a cast for fp8, an alias otherwise), else copied from the host masters. No-op when loaded.</summary>
+    public void Load()
+    {
+        ThrowIfDisposed();
+        if (IsLoaded) return;
+        using var noGrad = no_grad();
+        if (MastersOnDevice || Target.IsHost)
+        {
+            foreach (var e in _entries) PointAt(e, MastersOnDevice ? e.DeviceMaster! : e.Host);
+            IsLoaded = true;
+        }
+        else
+        {
+            Activate(Stage());
+        }
+    }
+
+    /// <summary>Points every parameter back at an empty tensor, freeing the device copies. No-op when released.</summary>
+    public void Release()
+    {
+        if (!IsLoaded) return;
+        using var noGrad = no_grad();
+        foreach (var e in _entries)
+        {
+            using var placeholder = Placeholder(Target.ComputeDType, Target.Device);
+            Repoint(e.Parameter, placeholder);
+            e.LoadedBytes = 0;
+        }
+        IsLoaded = false;
+    }
+
+    /// <summary>Copies the masters to the device in their storage dtype (fp8 stays fp8). No-op when already there.</summary>
+    public void PlaceMastersOnDevice()
+    {
+        ThrowIfDisposed();
+        if (MastersOnDevice) return;
+        using var noGrad = no_grad();
+        if (Target.IsHost)
+        {
+            foreach (var e in _entries) e.DeviceMaster = e.Host.detach().DetachFromDisposeScope();
+        }
+        else
+        {
+            using var staged = Stage();
+            _copier.MakeComputeWait(staged.Ticket);
+            for (int i = 0; i < _entries.Length; i++) _entries[i].DeviceMaster = staged.Take(i);
+        }
+        MastersOnDevice = true;
+    }
+
+    /// <summary>Releases the parameters and frees the device masters.</summary>
+    public void RemoveMastersFromDevice()
+    {
+        if (!MastersOnDevice) return;
+        Release();
+        foreach (var e in _entries)
+        {
+            e.DeviceMaster!.Dispose();
+            e.DeviceMaster = null;
+        }
+        MastersOnDevice = false;
+    }
+
+    /// <summary>
+    /// Stores the fp8-eligible masters as fp8 from now on (half the host memory and copy bytes). One way: a later bf16
+    /// placement computes with the same fp8-rounded weights; bf16 quality needs the weights read from disk again.
+    /// Loaded parameters keep their current tensors until the next load.
+    /// </summary>
+    public void ConvertMastersToFp8()
+    {
+        ThrowIfDisposed();
+        if (MastersOnDevice)
+            throw new InvalidOperationException("Remove the device masters before converting the host masters to fp8.");
+        using var noGrad = no_grad();
+        _copier.Synchronize(); // a copy the compute stream waits for may still be reading the old master
+        foreach (var e in _entries.Where(e => e.Fp8Eligible && e.Host.dtype != Fp8))
+        {
+            var old = e.Host;
+            e.Host = MakeMaster(old, Fp8, Target.IsCuda);
+            old.Dispose();
+        }
+    }
+
+    /// <summary>Allocates device tensors in the masters' dtypes (on the compute stream) and starts copying into them.</summary>
+    internal StagedWeights Stage()
+    {
+        ThrowIfDisposed();
+        using var noGrad = no_grad();
+        // Detached: the streamer stages inside a model's forward, whose dispose scope must not free a prefetch.
+        var destinations = _entries.Select(e => empty(e.Shape, e.Host.dtype, Target.Device).DetachFromDisposeScope()).ToArray();
+        try
+        {
+            var ticket = _copier.Start(_entries.Select(e => e.Host).ToArray(), destinations);
+            return new StagedWeights(destinations, ticket, _copier);
+        }
+        catch
+        {
+            foreach (var d in destinations) d.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Orders compute after the staged copy, casts fp8 to the compute dtype there, and points the parameters
+    /// at the result. Consumes <paramref name="staged"/>.</summary>
+    internal void Activate(StagedWeights staged)
+    {
+        using var noGrad = no_grad();
+        using (staged)
+        {
+            _copier.MakeComputeWait(staged.Ticket);
+            for (int i = 0; i < _entries.Length; i++)
+            {
+                // Each fp8 staging tensor is freed right after its cast, so a block never holds both copies entirely.
+                using var copied = staged.Take(i);
+                PointAt(_entries[i], copied);
+            }
+        }
+        IsLoaded = true;
+    }
+
+    /// <summary>After <c>module.to(...)</c> replaced the (empty) parameter objects: binds the new ones, and pins the
+    /// masters when the target became CUDA. Only while released and without device masters.</summary>
+    internal void Rebind(ResidencyTarget target, WeightCopier copier)
+    {
+        if (IsLoaded || MastersOnDevice)
+            throw new InvalidOperationException("Release the parameters and remove the device masters before changing the target.");
+        var parameters = _root.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        using var noGrad = no_grad();
+        _copier.Synchronize();
+        foreach (var e in _entries)
+        {
+            var parameter = parameters[e.Name];
+            if (parameter.device_type != target.Device.type || parameter.dtype != target.ComputeDType)
+                throw new InvalidOperationException(
+                    $"Parameter '{e.Name}' is {parameter.dtype} on {parameter.device}; the module was expected to be moved to {target}.");
+            parameter.requires_grad = false;
+            e.Parameter = parameter;
+            if (target.IsCuda && !e.Host.is_pinned())
+            {
+                var old = e.Host;
+                e.Host = MakeMaster(old, old.dtype, pin: true);
+                old.Dispose();
+            }
+        }
+        Target = target;
+        _copier = copier;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        RemoveMastersFromDevice();
+        Release();
+        _copier.Synchronize();
+        foreach (var e in _entries) e.Host.Dispose();
+        if (_ownsCopier) _copier.Dispose();
+        _disposed = true;
+    }
+
+    private void PointAt(Entry e, Tensor source)
+    {
+        if (source.dtype == Target.ComputeDType)
+        {
+            Repoint(e.Parameter, source);
+            // Sharing a master's storage costs nothing extra.
+            bool alias = ReferenceEquals(source, e.DeviceMaster) || ReferenceEquals(source, e.Host);
+            e.LoadedBytes = alias ? 0 : Bytes(source);
+        }
+        else
+        {
+            using var cast = source.to(Target.ComputeDType, Target.Device);
+            Repoint(e.Parameter, cast);
+            e.LoadedBytes = Bytes(cast);
+        }
+    }
+
+    private static Tensor MakeMaster(Tensor source, ScalarType dtype, bool pin)
+    {
+        if (source.device_type == DeviceType.META)
+            throw new InvalidOperationException("A parameter is on the meta device: build the module on the CPU and load its weights before placing it.");
+        using var scope = NewDisposeScope();
+        var host = source.detach().to(dtype, CPU).contiguous();
+        return (pin ? host.pin_memory() : host.detach()).DetachFromDisposeScope();
+    }
+
+    private static Tensor Placeholder(ScalarType dtype, Device device) => empty(0, dtype, device);
+
+    /// <summary>Re-points a parameter at <paramref name="source"/>'s storage (same device and dtype: see the remarks).</summary>
+    private static void Repoint(Parameter parameter, Tensor source)
+    {
+        // TorchSharp 0.107 returns the parameter itself from in-place ops; a separate wrapper would only be a handle.
+        var result = parameter.set_(source);
+        if (!ReferenceEquals(result, parameter)) result.Dispose();
+    }
+
+    internal static long Bytes(Tensor t) => t.numel() * t.ElementSize;
+
+    private static long ElementSize(ScalarType dtype)
+    {
+        using var probe = empty(0, dtype);
+        return probe.ElementSize;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private sealed class Entry(string name, long[] shape, bool fp8Eligible)
+    {
+        public string Name { get; } = name;
+        public long[] Shape { get; } = shape;
+        public bool Fp8Eligible { get; } = fp8Eligible;
+        public Parameter Parameter { get; set; } = null!;
+        public Tensor Host { get; set; } = null!;
+        public Tensor? DeviceMaster { get; set; }
+        public long LoadedBytes { get; set; }
+    }
+}
+
+/// <summary>Device tensors of one module in flight from the host, with the ticket of their copy.</summary>
+internal sealed class StagedWeights(Tensor[] tensors, CopyTicket ticket, WeightCopier copier) : IDisposable
+{
+    private readonly Tensor?[] _tensors = tensors;
+
+    public CopyTicket Ticket { get; } = ticket;
+
+    public long Bytes => _tensors.Sum(t => t is null ? 0 : ModuleResidency.Bytes(t));
+
+    /// <summary>Hands tensor <paramref name="index"/> to the caller (who disposes it).</summary>
+    public Tensor Take(int index)
+    {
+        var t = _tensors[index] ?? throw new InvalidOperationException($"Staged tensor {index} was already taken.");
+        _tensors[index] = null;
+        return t;
+    }
+
+    public void Dispose()
+    {
+        // A copy nobody waited for may still be writing: let it finish before its destination memory is reused.
+        if (Ticket.Done is not null) copier.Synchronize();
+        Ticket.Dispose();
+        for (int i = 0; i < _tensors.Length; i++)
+        {
+            _tensors[i]?.Dispose();
+            _tensors[i] = null;
+        }
+    }
+}
