@@ -6,7 +6,10 @@ namespace ZImageSharp.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args)
+    private static int Main(string[] args) => Run(args);
+
+    /// <summary>The whole CLI, callable in-process (tests).</summary>
+    internal static int Run(string[] args)
     {
         var app = new CommandApp();
         app.Configure(config =>

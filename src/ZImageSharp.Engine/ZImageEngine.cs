@@ -2,6 +2,7 @@ using TorchSharp;
 using ZImageSharp.Contracts;
 using ZImageSharp.Engine.Cuda;
 using ZImageSharp.Engine.Diagnostics;
+using ZImageSharp.Engine.Execution;
 using ZImageSharp.Engine.Models.Vae;
 using ZImageSharp.Engine.Native;
 using ZImageSharp.Engine.Pipeline;
@@ -24,6 +25,9 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     private readonly ModelFootprint _footprint;
     private readonly IFaultInjector _faults;
     private readonly EngineOptions _options;
+    /// <summary>Moves weights where each plan says; null when everything simply stays where it was built (the CPU
+    /// without a --vram-budget to emulate).</summary>
+    private readonly ComponentPlacer? _placer;
     private string? _lastPlan;
 
     public ComputeDevice Device { get; }
@@ -41,6 +45,26 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         _planner = new MemoryPlanner(plannerOptions ?? new PlannerOptions());
         _footprint = Footprint(models);
         Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default);
+        if (device.IsCuda || options.VramBudget is not null)
+        {
+            // The placer takes every weight into host masters (pinned on CUDA) and puts back on the device what the
+            // plan for a default 1024² request says; later requests re-plan and move only what changes.
+            var initial = BuildPlan(new GenerationRequest { Prompt = "" });
+            _placer = new ComponentPlacer(models.Transformer, models.TextEncoder, models.Vae, initial,
+                new PlacerOptions(device.Device) { ComputeDType = models.Transformer.DType });
+            _lastPlan = initial.Summary;
+        }
+    }
+
+    /// <summary>Bytes of weights the engine holds on the device now.</summary>
+    public long DeviceWeightBytes => _placer?.DeviceBytes ?? 0;
+
+    /// <summary>Takes every weight off the device (emulating a smaller card, or before handing the GPU to others);
+    /// the next generation places them again as its plan says.</summary>
+    public void ReleaseDevice()
+    {
+        _placer?.ReleaseAll();
+        Device.Memory?.Trim();
     }
 
     /// <summary>Initializes the device, loads the models the options name (or the demo) and builds the engine.</summary>
@@ -85,17 +109,29 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         long seed = request.Seed ?? Random.Shared.NextInt64(0, 1L << 53);
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
+        _placer?.Apply(plan);
+
         bool Degrade(GenerationPhase phase, Exception error, int attempt)
         {
-            var next = _planner.Degrade(plan, ToPlanPhase(phase));
-            if (next is null) return false;
+            var next = _planner.Degrade(plan, PlannedPlacement.ToPlanPhase(phase) ?? PlanPhase.Decode);
+            if (next is null)
+            {
+                // No leaner rung (a tiny model, or the leanest plan already): one more try of the same plan after the
+                // pool was trimmed covers transient pressure (fragmentation, another process's burst).
+                Device.Memory?.Trim();
+                return attempt == 1;
+            }
             plan = next;
+            _placer?.Apply(plan);
+            Device.Memory?.Trim();
             _lastPlan = plan.Summary;
             return true;
         }
 
         var runner = new PhaseRunner(Device, _faults, Degrade, _planner.Options.MaxDegradeSteps + 1);
-        var placement = new ResidentPlacement(Models.TextEncoder.parameters().First().device);
+        IPhasePlacement placement = _placer is null
+            ? new ResidentPlacement(Models.TextEncoder.parameters().First().device)
+            : new PlannedPlacement(_placer);
         try
         {
             var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken);
@@ -131,6 +167,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         var memory = probe.DeviceMemory();
         var pool = probe.Pool();
         long others = Nvml.OtherProcessesBytes(probe.Device) ?? 0;
+        // Everything in our pool (weights placed by the previous plan, cached activations) can be placed anew.
         return DeviceBudget.Measured(memory.TotalBytes, memory.FreeBytes + pool.ReservedBytes, others, _planner.Options, emulated);
     }
 
@@ -147,13 +184,6 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             (largest is { } s ? $" The largest size that fits is {s}." : " No size fits."),
             PlanningNames.ReportName(tight.Phase), largest);
     }
-
-    private static PlanPhase ToPlanPhase(GenerationPhase phase) => phase switch
-    {
-        GenerationPhase.Encode => PlanPhase.TextEncode,
-        GenerationPhase.Denoise => PlanPhase.Denoise,
-        _ => PlanPhase.Decode,
-    };
 
     private static ModelFootprint Footprint(ZImageModels models)
     {
@@ -180,6 +210,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     public void Dispose()
     {
+        _placer?.Dispose();
         _pipeline.Models.Dispose();
         _gate.Dispose();
     }
