@@ -19,6 +19,7 @@ internal static class Program
                 .WithExample("generate", "--prompt", "\"a red fox in the snow\"", "--output", "fox.png");
             config.AddCommand<BenchCommand>("bench").WithDescription("Measure speed and peak memory per phase (real-size model, random weights; no files needed).");
             config.AddCommand<ServeCommand>("serve").WithDescription("Serve the web page and the HTTP APIs (native jobs, OpenAI images, A1111).");
+            config.AddCommand<PlanCommand>("plan").WithDescription("Print the memory plan for a request on this card, or on --vram-budget, without loading weights.");
             config.AddCommand<DoctorCommand>("doctor").WithDescription("Report the device, driver, libtorch, other processes' memory and what runs here.");
             config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception));
         });

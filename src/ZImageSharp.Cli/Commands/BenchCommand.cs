@@ -8,6 +8,7 @@ using ZImageSharp.Contracts;
 using ZImageSharp.Engine;
 using ZImageSharp.Engine.Cuda;
 using ZImageSharp.Options;
+using ZImageSharp.Planning;
 
 namespace ZImageSharp.Cli.Commands;
 
@@ -44,6 +45,18 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Use the tiny demo model instead of the real-size random model (checks the command itself).")]
         public bool Demo { get; init; }
 
+        [CommandOption("--tiers <GIB_LIST>")]
+        [Description("Also emulate smaller cards: for each value, take the rest of the GPU with a ballast allocation so only that many GiB stay free, and run every size at batch 1 (e.g. 24,16,12,8).")]
+        public string? Tiers { get; init; }
+
+        [CommandOption("--soak <N>")]
+        [Description("Instead of timing: N consecutive generations at the first size, checking allocated and reserved bytes after each.")]
+        public int Soak { get; init; }
+
+        [CommandOption("--provoke-oom")]
+        [Description("Instead of timing: grab nearly all free memory during the denoise phase of a generation and show the in-process recovery.")]
+        public bool ProvokeOom { get; init; }
+
         [CommandOption("--json <FILE>")]
         [Description("Where to write the results (default bench.json).")]
         public string Json { get; init; } = "bench.json";
@@ -58,6 +71,9 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         using var engine = EngineFactory.Create(settings, randomRealWeights: !settings.Demo && !settings.HasCheckpoint);
         AnsiConsole.MarkupLineInterpolated($"[grey]{engine.Model.Description}[/]");
         AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; {engine.Device.LibTorch?.ToString() ?? "bundled CPU libtorch"}[/]");
+
+        if (settings.Soak > 0) return Soak(engine, sizes[0], settings, cancellationToken);
+        if (settings.ProvokeOom) return ProvokeOom(engine, sizes[0], settings, cancellationToken);
 
         var cases = new List<(int Size, int Batch, bool Long)>();
         foreach (var size in sizes) foreach (var batch in batches) cases.Add((size, batch, false));
@@ -79,6 +95,31 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             }
             Print(rows[^1]);
         }
+        var tierRows = new List<TierRow>();
+        if (settings.Tiers is { } tiers && engine.Device.Memory is { } probe)
+        {
+            foreach (var tier in ParseList(tiers, "--tiers"))
+            {
+                engine.ReleaseDevice();
+                using var ballast = DeviceBallast.LeaveFree(probe, tier * (1L << 30));
+                foreach (var size in sizes)
+                {
+                    var request = new GenerationRequest { Prompt = ShortPrompt, Width = size, Height = size, Count = 1, Steps = settings.Steps, Seed = 42 };
+                    var plan = engine.BuildPlan(request);
+                    BenchRow row;
+                    try { row = Run(engine, request, settings.Runs, cancellationToken); }
+                    catch (Exception e) when (e is not OperationCanceledException) { row = BenchRow.Failed(request, 0, e.Message); }
+                    var resident = rows.FirstOrDefault(r => r.Width == size && r.Batch == 1 && r.Error is null && r.CaptionTokens < 100);
+                    var tierRow = new TierRow(tier, row, plan.Phase(PlanPhase.TextEncode).PeakBytes, plan.Phase(PlanPhase.Denoise).PeakBytes,
+                        plan.Phase(PlanPhase.Decode).PeakBytes, plan.PredictedTime.TotalMilliseconds,
+                        resident is null || row.Error is not null ? null : row.EndToEndMs / resident.EndToEndMs);
+                    tierRows.Add(tierRow);
+                    AnsiConsole.MarkupLineInterpolated($"[grey]tier {tier} GiB {size}²: {(row.Error ?? $"e2e {row.EndToEndMs:0} ms, x{tierRow.RatioToResident:0.00} of resident, peaks {new ByteSize(row.EncodePeakBytes)}/{new ByteSize(row.DenoisePeakBytes)}/{new ByteSize(row.DecodePeakBytes)} (predicted {new ByteSize(tierRow.PredictedEncodePeakBytes)}/{new ByteSize(tierRow.PredictedDenoisePeakBytes)}/{new ByteSize(tierRow.PredictedDecodePeakBytes)}); {row.Plan}")}[/]");
+                }
+            }
+            engine.ReleaseDevice();
+        }
+
         var report = new
         {
             tool = "zimage bench",
@@ -92,13 +133,77 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             dtype = engine.Models.Transformer.DType.ToString(),
             runs = settings.Runs,
             rows,
+            tiers = tierRows,
         };
         var temp = settings.Json + ".partial";
         File.WriteAllText(temp, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
         File.Move(temp, settings.Json, overwrite: true);
         AnsiConsole.Write(Table(rows));
+        if (tierRows.Count > 0) AnsiConsole.Write(TierTable(tierRows));
         AnsiConsole.MarkupLineInterpolated($"[grey]wrote {settings.Json}[/]");
-        return rows.All(r => r.Error is null) ? 0 : 1;
+        return rows.All(r => r.Error is null) && tierRows.All(r => r.Row.Error is null) ? 0 : 1;
+    }
+
+    private static Table TierTable(List<TierRow> rows)
+    {
+        var t = new Table().AddColumns("free GiB", "size", "e2e ms", "x resident", "peak enc (pred)", "peak denoise (pred)", "peak decode (pred)", "plan");
+        static string Pair(long measured, long predicted) => $"{new ByteSize(measured)} ({new ByteSize(predicted)})";
+        foreach (var r in rows)
+            t.AddRow(r.FreeGiB.ToString(), $"{r.Row.Width}", r.Row.Error is null ? $"{r.Row.EndToEndMs:0}" : "failed", r.RatioToResident is { } x ? $"{x:0.00}" : "-",
+                Pair(r.Row.EncodePeakBytes, r.PredictedEncodePeakBytes), Pair(r.Row.DenoisePeakBytes, r.PredictedDenoisePeakBytes),
+                Pair(r.Row.DecodePeakBytes, r.PredictedDecodePeakBytes), Markup.Escape(r.Row.Error ?? r.Row.Plan));
+        return t;
+    }
+
+    /// <summary>Consecutive generations; allocated and reserved pool bytes after each must not creep.</summary>
+    private static int Soak(ZImageEngine engine, int size, Settings settings, CancellationToken ct)
+    {
+        var probe = engine.Device.Memory;
+        var request = new GenerationRequest { Prompt = ShortPrompt, Width = size, Height = size, Steps = settings.Steps };
+        var after = new List<(long Allocated, long Reserved, double Ms)>();
+        for (int i = 0; i < settings.Soak; i++)
+        {
+            var result = engine.GenerateAsync(request, null, ct).GetAwaiter().GetResult();
+            var pool = probe?.Pool() ?? default;
+            after.Add((pool.AllocatedBytes, pool.ReservedBytes, result.Total.TotalMilliseconds));
+        }
+        // The first generation sets the baseline (cached blocks of the largest working set stay reserved).
+        var baseline = after[0];
+        long maxAllocatedDrift = after.Max(a => Math.Abs(a.Allocated - baseline.Allocated));
+        long maxReservedDrift = after.Max(a => Math.Abs(a.Reserved - baseline.Reserved));
+        bool flat = maxAllocatedDrift == 0 && maxReservedDrift == 0;
+        AnsiConsole.MarkupLineInterpolated($"soak: {after.Count} generations of {size}x{size}; after the first: allocated {new ByteSize(baseline.Allocated)}, reserved {new ByteSize(baseline.Reserved)}; largest drift after any later one: allocated {maxAllocatedDrift} B, reserved {maxReservedDrift} B; median {after.Select(a => a.Ms).Order().ElementAt(after.Count / 2):0} ms per generation → {(flat ? "[green]flat[/]" : "[red]creeping[/]")}");
+        File.WriteAllText(settings.Json, JsonSerializer.Serialize(new { mode = "soak", size, generations = after.Select(a => new { allocated = a.Allocated, reserved = a.Reserved, ms = a.Ms }), flat },
+            new JsonSerializerOptions { WriteIndented = true }));
+        return flat ? 0 : 1;
+    }
+
+    /// <summary>A real out-of-memory mid-generation: after the plan was made and two denoise steps ran, another
+    /// allocation takes all but 256 MiB of the free memory. The engine must recover in-process.</summary>
+    private static int ProvokeOom(ZImageEngine engine, int size, Settings settings, CancellationToken ct)
+    {
+        if (engine.Device.Memory is not { } probe) throw new ArgumentException("--provoke-oom needs a CUDA device.");
+        var request = new GenerationRequest { Prompt = ShortPrompt, Width = size, Height = size, Steps = settings.Steps, Seed = 7 };
+        engine.GenerateAsync(request, null, ct).GetAwaiter().GetResult(); // warm: plan and placement settled
+        string before = engine.BuildPlan(request).Summary;
+        DeviceBallast? ballast = null;
+        var progress = new SynchronousProgress<GenerationProgress>(p =>
+        {
+            if (p.Phase == GenerationPhase.Denoise && p.Step == 2 && ballast is null)
+            {
+                probe.Trim(); // hand our cached blocks back so the grab really leaves the engine short
+                ballast = DeviceBallast.LeaveFree(probe, 256L << 20);
+                AnsiConsole.MarkupLineInterpolated($"[yellow]took {new ByteSize(ballast.Bytes)} of device memory after denoise step 2[/]");
+            }
+        });
+        GenerationResult result;
+        try { result = engine.GenerateAsync(request, progress, ct).GetAwaiter().GetResult(); }
+        finally { ballast?.Dispose(); }
+        var next = engine.GenerateAsync(request, null, ct).GetAwaiter().GetResult();
+        AnsiConsole.MarkupLineInterpolated($"provoked OOM: {result.Images.Count} image(s), {result.OomRecoveries} recovery(ies); plan before: {before}; plan after recovery: {result.PlanSummary}; next generation: {next.OomRecoveries} recoveries, {next.Total.TotalMilliseconds:0} ms");
+        File.WriteAllText(settings.Json, JsonSerializer.Serialize(new { mode = "provoke-oom", size, recoveries = result.OomRecoveries, before, after = result.PlanSummary, next_ms = next.Total.TotalMilliseconds },
+            new JsonSerializerOptions { WriteIndented = true }));
+        return result.OomRecoveries > 0 && result.Images.Count == 1 ? 0 : 1;
     }
 
     private static BenchRow Run(ZImageEngine engine, GenerationRequest request, int runs, CancellationToken ct)
@@ -175,6 +280,9 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         return t;
     }
 }
+
+internal sealed record TierRow(int FreeGiB, BenchRow Row, long PredictedEncodePeakBytes, long PredictedDenoisePeakBytes,
+    long PredictedDecodePeakBytes, double PredictedMs, double? RatioToResident);
 
 internal sealed record BenchRow(
     int Width, int Height, int Batch, int CaptionTokens, int Steps,

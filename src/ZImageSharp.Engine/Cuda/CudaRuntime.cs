@@ -48,6 +48,8 @@ internal static partial class CudaRuntime
     [LibraryImport(Library)] public static partial int cudaMemcpyAsync(IntPtr dst, IntPtr src, nuint count, MemcpyKind kind, IntPtr stream);
     [LibraryImport(Library)] public static partial int cudaHostRegister(IntPtr ptr, nuint size, uint flags);
     [LibraryImport(Library)] public static partial int cudaHostUnregister(IntPtr ptr);
+    [LibraryImport(Library)] public static partial int cudaMalloc(out IntPtr ptr, nuint size);
+    [LibraryImport(Library)] public static partial int cudaFree(IntPtr ptr);
     [LibraryImport(Library)] public static partial int cudaMallocHost(out IntPtr ptr, nuint size);
     [LibraryImport(Library)] public static partial int cudaFreeHost(IntPtr ptr);
     [LibraryImport(Library)] public static partial IntPtr cudaGetErrorString(int error);
