@@ -139,6 +139,8 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         File.WriteAllText(temp, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
         File.Move(temp, settings.Json, overwrite: true);
         AnsiConsole.Write(Table(rows));
+        foreach (var plan in rows.Select(r => r.Error ?? r.Plan).Distinct())
+            AnsiConsole.MarkupLineInterpolated($"[grey]plan: {plan}[/]");
         if (tierRows.Count > 0) AnsiConsole.Write(TierTable(tierRows));
         AnsiConsole.MarkupLineInterpolated($"[grey]wrote {settings.Json}[/]");
         return rows.All(r => r.Error is null) && tierRows.All(r => r.Row.Error is null) ? 0 : 1;
@@ -146,12 +148,12 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
 
     private static Table TierTable(List<TierRow> rows)
     {
-        var t = new Table().AddColumns("free GiB", "size", "e2e ms", "x resident", "peak enc (pred)", "peak denoise (pred)", "peak decode (pred)", "plan");
+        var t = new Table().AddColumns("free GiB", "size", "e2e ms", "x resident", "peak enc (pred)", "peak denoise (pred)", "peak decode (pred)");
         static string Pair(long measured, long predicted) => $"{new ByteSize(measured)} ({new ByteSize(predicted)})";
         foreach (var r in rows)
             t.AddRow(r.FreeGiB.ToString(), $"{r.Row.Width}", r.Row.Error is null ? $"{r.Row.EndToEndMs:0}" : "failed", r.RatioToResident is { } x ? $"{x:0.00}" : "-",
                 Pair(r.Row.EncodePeakBytes, r.PredictedEncodePeakBytes), Pair(r.Row.DenoisePeakBytes, r.PredictedDenoisePeakBytes),
-                Pair(r.Row.DecodePeakBytes, r.PredictedDecodePeakBytes), Markup.Escape(r.Row.Error ?? r.Row.Plan));
+                Pair(r.Row.DecodePeakBytes, r.PredictedDecodePeakBytes));
         return t;
     }
 
@@ -172,7 +174,8 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         long maxAllocatedDrift = after.Max(a => Math.Abs(a.Allocated - baseline.Allocated));
         long maxReservedDrift = after.Max(a => Math.Abs(a.Reserved - baseline.Reserved));
         bool flat = maxAllocatedDrift == 0 && maxReservedDrift == 0;
-        AnsiConsole.MarkupLineInterpolated($"soak: {after.Count} generations of {size}x{size}; after the first: allocated {new ByteSize(baseline.Allocated)}, reserved {new ByteSize(baseline.Reserved)}; largest drift after any later one: allocated {maxAllocatedDrift} B, reserved {maxReservedDrift} B; median {after.Select(a => a.Ms).Order().ElementAt(after.Count / 2):0} ms per generation → {(flat ? "[green]flat[/]" : "[red]creeping[/]")}");
+        AnsiConsole.MarkupLine(flat ? "[green]memory flat[/]" : "[red]memory creeping[/]");
+        AnsiConsole.MarkupLineInterpolated($"soak: {after.Count} generations of {size}x{size}; after the first: allocated {new ByteSize(baseline.Allocated)}, reserved {new ByteSize(baseline.Reserved)}; largest drift after any later one: allocated {maxAllocatedDrift} B, reserved {maxReservedDrift} B; median {after.Select(a => a.Ms).Order().ElementAt(after.Count / 2):0} ms per generation");
         File.WriteAllText(settings.Json, JsonSerializer.Serialize(new { mode = "soak", size, generations = after.Select(a => new { allocated = a.Allocated, reserved = a.Reserved, ms = a.Ms }), flat },
             new JsonSerializerOptions { WriteIndented = true }));
         return flat ? 0 : 1;
@@ -272,11 +275,11 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
     private static Table Table(List<BenchRow> rows)
     {
         var t = new Table().AddColumns("size", "batch", "tokens", "encode ms", "DiT fwd ms (median)", "decode ms", "end-to-end ms",
-            "peak encode", "peak denoise", "peak decode", "plan");
+            "peak encode", "peak denoise", "peak decode");
         foreach (var r in rows)
             t.AddRow($"{r.Width}x{r.Height}", r.Batch.ToString(), r.CaptionTokens.ToString(), $"{r.EncodeMs:0.0}", $"{r.DitForwardMs:0.0}",
                 $"{r.DecodeMs:0.0}", $"{r.EndToEndMs:0}", new ByteSize(r.EncodePeakBytes).ToString(), new ByteSize(r.DenoisePeakBytes).ToString(),
-                new ByteSize(r.DecodePeakBytes).ToString(), Markup.Escape(r.Error ?? r.Plan));
+                new ByteSize(r.DecodePeakBytes).ToString());
         return t;
     }
 }
