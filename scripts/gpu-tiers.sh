@@ -3,5 +3,5 @@
 set -uo pipefail
 Z=$(bash scripts/gpu-unpack.sh)
 cd /tmp
-"$Z" bench --device cuda --sizes "${SIZES:-1024,1536,2048}" --batches 1 --long-caption false --runs "${RUNS:-1}" \
+"$Z" bench --device cuda --sizes "${SIZES:-1024,1536,2048}" --batches 1 --runs "${RUNS:-1}" \
   --tiers "${TIERS:-24,16,12,8}" --json "${OUT:-/tmp}/bench-tiers.json" 2>&1 | grep -v NNPACK
