@@ -44,14 +44,15 @@ public sealed class Qwen3Attention : nn.Module
 
     /// <param name="x">[B, S, hidden]</param>
     /// <param name="cos">[S, head_dim] in x's dtype.</param>
-    /// <param name="sin">[S, head_dim] in x's dtype.</param>
+    /// <param name="sin">[S, head_dim] in x's dtype, first half negated (<see cref="Qwen3RotaryEmbedding.SignedSin"/>).</param>
     /// <param name="mask">Boolean [B, 1, S, S] (true = attend), or null for plain causal attention.</param>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], s = x.shape[1];
-        var q = q_norm.forward(q_proj.forward(x).view(b, s, _heads, _headDim)).transpose(1, 2);    // [B, H, S, D]
-        var k = k_norm.forward(k_proj.forward(x).view(b, s, _kvHeads, _headDim)).transpose(1, 2);  // [B, KV, S, D]
+        // The projections are ours, so their norms run in place (no copy).
+        var q = q_norm.ForwardInPlace(q_proj.forward(x).view(b, s, _heads, _headDim)).transpose(1, 2);    // [B, H, S, D]
+        var k = k_norm.ForwardInPlace(k_proj.forward(x).view(b, s, _kvHeads, _headDim)).transpose(1, 2);  // [B, KV, S, D]
         var v = v_proj.forward(x).view(b, s, _kvHeads, _headDim).transpose(1, 2);                  // [B, KV, S, D]
         q = Qwen3RotaryEmbedding.Apply(q, cos, sin);
         k = Qwen3RotaryEmbedding.Apply(k, cos, sin);

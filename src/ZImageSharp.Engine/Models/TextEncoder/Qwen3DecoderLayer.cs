@@ -28,7 +28,8 @@ public sealed class Qwen3Mlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x);
+        var h = gate_proj.forward(x).silu_();
+        h.mul_(up_proj.forward(x));
         return down_proj.forward(h).MoveToOuterDisposeScope();
     }
 }
@@ -57,7 +58,7 @@ public sealed class Qwen3DecoderLayer : nn.Module
     {
         using var scope = NewDisposeScope();
         var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask);
-        h = h + mlp.forward(post_attention_layernorm.forward(h));
+        h.add_(mlp.forward(post_attention_layernorm.forward(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -109,6 +109,7 @@ public sealed partial class Qwen3Model : nn.Module
         long b = ids.shape[0], s = ids.shape[1];
         var h = embed_tokens.forward(ids);                                                            // [B, S, hidden]
         var (cos, sin) = Qwen3RotaryEmbedding.Tables(s, Config.HeadDim, Config.RopeTheta, h.dtype, h.device);
+        sin = Qwen3RotaryEmbedding.SignedSin(sin);                                                    // once, not per layer
         var attnMask = mask is null ? null : CausalPaddingMask(mask, b, s, h.device);
         int layersToRun = Math.Min(index, BuiltLayerCount);
         for (int i = 0; i < layersToRun; i++)

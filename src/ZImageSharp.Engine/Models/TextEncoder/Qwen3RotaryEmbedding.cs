@@ -26,12 +26,27 @@ internal static class Qwen3RotaryEmbedding
         return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
     }
 
-    /// <summary>x·cos + rotate_half(x)·sin for x [B, heads, S, D] and tables [S, D].</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    /// <summary>
+    /// x·cos + rotate_half(x)·sin in three kernels: rotate_half(x) = [−x₂, x₁] is roll(x, D/2) times the sign pattern
+    /// [−1…, +1…], which is folded into <paramref name="signedSin"/> once per forward (see <see cref="SignedSin"/>), and
+    /// the product-add is one addcmul (one bf16 rounding where transformers has two; identical in float32).
+    /// </summary>
+    /// <param name="x">[B, H, S, D].</param>
+    /// <param name="cos">[S, D] in x's dtype.</param>
+    /// <param name="signedSin">[S, D] in x's dtype: sin with its first half negated.</param>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor signedSin)
     {
         using var scope = NewDisposeScope();
         long half = x.shape[^1] / 2;
-        var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
-        return (x * cos + rotated * sin).MoveToOuterDisposeScope();
+        var rolled = x.roll(half, -1);                                                          // [x₂, x₁]
+        return (x * cos).addcmul_(rolled, signedSin, 1.0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[−sin(first half), sin(second half)]: the sign of rotate_half moved onto the table (exact).</summary>
+    public static Tensor SignedSin(Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        long half = sin.shape[^1] / 2;
+        return cat([sin.narrow(-1, 0, half).neg(), sin.narrow(-1, half, half)], -1).MoveToOuterDisposeScope();
     }
 }

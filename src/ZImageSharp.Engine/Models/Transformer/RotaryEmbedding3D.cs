@@ -82,6 +82,24 @@ public sealed class RotaryEmbedding3D : IDisposable
         return view_as_real(rotated).flatten(3).to(x.dtype).MoveToOuterDisposeScope();      // [B,S,H,Dh]
     }
 
+    /// <summary>
+    /// <see cref="Apply"/> into <paramref name="x"/> itself (same float32 rotation and single rounding), for a tensor
+    /// the caller owns: the rotation happens in place on the float32 copy and is written back, so no output tensor is
+    /// allocated.
+    /// </summary>
+    /// <param name="x">[B, S, H, head_dim], contiguous, any float dtype; overwritten.</param>
+    /// <param name="frequencies">[B, S, head_dim/2] complex64.</param>
+    public static Tensor ApplyInPlace(Tensor x, Tensor frequencies)
+    {
+        using var scope = NewDisposeScope();
+        var shape = x.shape;
+        var xf = x.to(ScalarType.Float32);                                   // x itself when already float32
+        var pairs = view_as_complex(xf.view(shape[0], shape[1], shape[2], -1, 2));           // [B,S,H,Dh/2]
+        pairs.mul_(frequencies.unsqueeze(2));
+        if (xf.Handle != x.Handle) x.copy_(xf);
+        return x;
+    }
+
     private void CheckBound(int axis, long largestId, string what)
     {
         if (largestId >= _axesLens[axis])

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -24,13 +25,23 @@ public sealed class SwiGluFeedForward : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Where per-op times go during a profiled forward; null when not profiling.</summary>
+    internal IOpTimer? Timer { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         // In place on the gate: two [.., hidden] buffers live instead of four (the widest activations of the model).
-        using var gated = w1.forward(x);
-        gated.silu_();
-        using (var up = w3.forward(x)) gated.mul_(up);
-        return w2.forward(gated).MoveToOuterDisposeScope();
+        Tensor gated;
+        using (OpScope.Of(Timer, "ffn w1/w3 + swiglu"))
+        {
+            gated = w1.forward(x);
+            gated.silu_();
+            using var up = w3.forward(x);
+            gated.mul_(up);
+        }
+        using (OpScope.Of(Timer, "ffn w2"))
+        using (gated)
+            return w2.forward(gated).MoveToOuterDisposeScope();
     }
 }

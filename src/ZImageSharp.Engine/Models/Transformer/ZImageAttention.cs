@@ -42,6 +42,9 @@ public sealed class ZImageAttention : nn.Module<Tensor, Tensor?, Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Where per-op times go during a profiled forward; null when not profiling.</summary>
+    internal IOpTimer? Timer { get; set; }
+
     /// <param name="x">[B, S, dim].</param>
     /// <param name="keyMask">[B, 1, 1, S] bool (true = attend), or null when every sequence is full length.</param>
     /// <param name="frequencies">[B, S, head_dim/2] complex64 RoPE frequencies.</param>
@@ -52,27 +55,48 @@ public sealed class ZImageAttention : nn.Module<Tensor, Tensor?, Tensor, Tensor>
         long batch = x.shape[0], length = x.shape[1];
         // Intermediates are disposed as soon as they are consumed: at 1024² each is tens of MB per sample, and the
         // dispose scope alone would keep all of them alive until the end of the block.
-        using var q = HeadsWithRope(to_q, norm_q, x, frequencies, batch, length);   // [B,S,H,Dh]
-        using var k = HeadsWithRope(to_k, norm_k, x, frequencies, batch, length);   // [B,S,H,Dh]
-        using var vFlat = to_v.forward(x);
-        using var v = vFlat.view(batch, length, _heads, _headDim);                  // [B,S,H,Dh]
+        Tensor qFlat, kFlat, vFlat;
+        using (OpScope.Of(Timer, "attention q/k/v"))
+        {
+            qFlat = to_q.forward(x);
+            kFlat = to_k.forward(x);
+            vFlat = to_v.forward(x);
+        }
+        using var q = qFlat.view(batch, length, _heads, _headDim);                                 // [B,S,H,Dh]
+        using var k = kFlat.view(batch, length, _heads, _headDim);                                 // [B,S,H,Dh]
+        using var v = vFlat.view(batch, length, _heads, _headDim);                                 // [B,S,H,Dh]
+        // The projections are this method's own tensors, so norm and RoPE run in place on them.
+        if (norm_q is not null && norm_k is not null)
+            using (OpScope.Of(Timer, "attention qk norm"))
+            {
+                norm_q.ForwardInPlace(q);
+                norm_k.ForwardInPlace(k);
+            }
+        using (OpScope.Of(Timer, "attention rope"))
+        {
+            RotaryEmbedding3D.ApplyInPlace(q, frequencies);
+            RotaryEmbedding3D.ApplyInPlace(k, frequencies);
+        }
 
-        // SDPA takes [B,H,S,Dh]; the transposes are views.
-        using var qt = q.transpose(1, 2);
-        using var kt = k.transpose(1, 2);
-        using var vt = v.transpose(1, 2);
-        using var attended = nn.functional.scaled_dot_product_attention(qt, kt, vt, keyMask, 0.0, false);
-        using var attendedT = attended.transpose(1, 2);
-        using var merged = attendedT.reshape(batch, length, _heads * _headDim);     // [B,S,dim]
-        return to_out[0].forward(merged).MoveToOuterDisposeScope();
-    }
-
-    private Tensor HeadsWithRope(Linear projection, RmsNorm? norm, Tensor x, Tensor frequencies, long batch, long length)
-    {
-        using var flat = projection.forward(x);
-        using var heads = flat.view(batch, length, _heads, _headDim);
-        if (norm is null) return RotaryEmbedding3D.Apply(heads, frequencies);
-        using var normed = norm.forward(heads);
-        return RotaryEmbedding3D.Apply(normed, frequencies);
+        Tensor attended;
+        using (OpScope.Of(Timer, "attention sdpa"))
+        {
+            // SDPA takes [B,H,S,Dh]; the transposes are views (the kernels accept any stride but the last).
+            using var qt = q.transpose(1, 2);
+            using var kt = k.transpose(1, 2);
+            using var vt = v.transpose(1, 2);
+            attended = nn.functional.scaled_dot_product_attention(qt, kt, vt, keyMask, 0.0, false);
+        }
+        qFlat.Dispose();
+        kFlat.Dispose();
+        vFlat.Dispose();
+        using (OpScope.Of(Timer, "attention out"))
+        {
+            // The flash and memory-efficient kernels write [B,S,H,Dh] memory, so this reshape is a view there.
+            using var attendedT = attended.transpose(1, 2);
+            using var merged = attendedT.reshape(batch, length, _heads * _headDim);                // [B,S,dim]
+            attended.Dispose();
+            return to_out[0].forward(merged).MoveToOuterDisposeScope();
+        }
     }
 }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -26,22 +27,29 @@ public sealed partial class ZImageTransformer
         int patch = Config.PatchSize, fPatch = Config.FPatchSize;
         var patchKey = ZImageTransformerConfig.PatchKey(patch, fPatch);
 
-        var adaln = t_embedder.forward(timesteps.to(ScalarType.Float32, device) * Config.TScale).to(dtype); // [B, A]
-
-        // Per-sample token sequences (pad-to-32 with learned tokens) and their RoPE frequencies.
-        var grids = latents.Select(l => new TokenGrid(l, patch, fPatch)).ToArray();
-        var captionLengths = captionFeatures.Select(c => c.shape[0]).ToArray();
-        var paddedCaptionLengths = captionLengths.Select(PadToMultiple).ToArray();
-        var imageTokens = EmbedImages(latents, grids, patchKey, dtype, device);
-        var captionTokens = EmbedCaptions(captionFeatures, paddedCaptionLengths, dtype, device);
+        Tensor adaln;
+        TokenGrid[] grids;
+        long[] paddedCaptionLengths;
+        Tensor[] imageTokens, captionTokens;
         var imageFrequencies = new Tensor[batch];
         var captionFrequencies = new Tensor[batch];
-        for (int i = 0; i < batch; i++)
+        using (OpScope.Of(_profile, "embed + rope tables"))
         {
-            // Caption ids are 1..Lp; the image's first axis continues after the *padded* caption.
-            captionFrequencies[i] = _rope.CaptionFrequencies(paddedCaptionLengths[i], device);
-            imageFrequencies[i] = _rope.ImageFrequencies(paddedCaptionLengths[i] + 1, grids[i].Frames, grids[i].Rows,
-                grids[i].Columns, grids[i].PaddedCount - grids[i].Count, device);
+            adaln = t_embedder.forward(timesteps.to(ScalarType.Float32, device) * Config.TScale).to(dtype); // [B, A]
+
+            // Per-sample token sequences (pad-to-32 with learned tokens) and their RoPE frequencies.
+            grids = latents.Select(l => new TokenGrid(l, patch, fPatch)).ToArray();
+            var captionLengths = captionFeatures.Select(c => c.shape[0]).ToArray();
+            paddedCaptionLengths = captionLengths.Select(PadToMultiple).ToArray();
+            imageTokens = EmbedImages(latents, grids, patchKey, dtype, device);
+            captionTokens = EmbedCaptions(captionFeatures, paddedCaptionLengths, dtype, device);
+            for (int i = 0; i < batch; i++)
+            {
+                // Caption ids are 1..Lp; the image's first axis continues after the *padded* caption.
+                captionFrequencies[i] = _rope.CaptionFrequencies(paddedCaptionLengths[i], device);
+                imageFrequencies[i] = _rope.ImageFrequencies(paddedCaptionLengths[i] + 1, grids[i].Frames, grids[i].Rows,
+                    grids[i].Columns, grids[i].PaddedCount - grids[i].Count, device);
+            }
         }
         var imageLengths = grids.Select(g => g.PaddedCount).ToArray();
 
@@ -72,7 +80,9 @@ public sealed partial class ZImageTransformer
 
         // Stage 4: only image rows reach the output, and the final layer is per token, so caption rows are skipped.
         using var imageRows = unified.narrow(1, 0, imageLengths.Max());
-        var patches = all_final_layer[patchKey].forward(imageRows, adaln); // [B, max Np, patch vector]
+        Tensor patches;
+        using (OpScope.Of(_profile, "final layer"))
+            patches = all_final_layer[patchKey].forward(imageRows, adaln); // [B, max Np, patch vector]
         var outputs = new Tensor[batch];
         for (int i = 0; i < batch; i++)
             outputs[i] = grids[i].Unpatchify(patches[i].narrow(0, 0, grids[i].Count), Config.OutChannels).MoveToOuterDisposeScope();
@@ -124,9 +134,13 @@ public sealed partial class ZImageTransformer
         using var keyMask = KeyMask(lengths, maxLength, hidden.device);
         foreach (var block in blocks)
         {
-            BlockHook?.BeforeBlock(blockIndex, block);
+            if (BlockHook is { } hook)
+                using (OpScope.Of(_profile, "block hook (before)"))
+                    hook.BeforeBlock(blockIndex, block);
             var next = block.forward(hidden, keyMask, batchedFrequencies, adaln);
-            BlockHook?.AfterBlock(blockIndex, block);
+            if (BlockHook is { } after)
+                using (OpScope.Of(_profile, "block hook (after)"))
+                    after.AfterBlock(blockIndex, block);
             hidden.Dispose();
             hidden = next;
             blockIndex++;

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -83,6 +84,24 @@ public sealed partial class ZImageTransformer : nn.Module<IReadOnlyList<Tensor>,
 
     /// <summary>Called around each streamable block during <see cref="forward"/>; null (the default) for none.</summary>
     public IBlockHook? BlockHook { get; set; }
+
+    /// <summary>
+    /// Per-op timing of the forward pass: while set, every block op (norms, projections, RoPE, SDPA, SwiGLU, gated
+    /// residuals, adaLN) and the forward's own stages (embedding, block hooks, final layer) call
+    /// <see cref="IOpTimer.Begin"/>/<see cref="IOpTimer.End"/> with their name; names repeat across blocks, so the
+    /// timer aggregates. Null (the default) costs one null test per op. Use <see cref="SynchronizedOpTimer"/> for GPU
+    /// times.
+    /// </summary>
+    public IOpTimer? Profile
+    {
+        get => _profile;
+        set
+        {
+            _profile = value;
+            foreach (var block in _streamableBlocks) ((ZImageTransformerBlock)block.Module).Timer = value;
+        }
+    }
+    private IOpTimer? _profile;
 
     /// <summary>
     /// The repeated blocks, in execution order: noise refiner, context refiner, then the main layers. They hold

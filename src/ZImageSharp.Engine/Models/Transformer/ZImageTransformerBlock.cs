@@ -43,7 +43,20 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
         RegisterComponents();
     }
 
-    /// <param name="x">[B, S, dim].</param>
+    /// <summary>Where per-op times go during a profiled forward; null (the default) when not profiling.</summary>
+    internal IOpTimer? Timer
+    {
+        get => _timer;
+        set
+        {
+            _timer = value;
+            attention.Timer = value;
+            feed_forward.Timer = value;
+        }
+    }
+    private IOpTimer? _timer;
+
+    /// <param name="x">[B, S, dim]; not modified.</param>
     /// <param name="keyMask">[B, 1, 1, S] bool, or null when no sequence in the batch is padded.</param>
     /// <param name="frequencies">[B, S, head_dim/2] complex64.</param>
     /// <param name="adaln">[B, adaLN width] for modulated blocks; ignored (may be null) otherwise.</param>
@@ -53,48 +66,69 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
         using var scope = NewDisposeScope();
         if (adaLN_modulation is null)
         {
-            using var attnOut = Attend(attention_norm1, x, null, keyMask, frequencies);
-            using var afterAttention = x + attnOut;
-            using var ffnOut = FeedForward(afterAttention, null);
-            return (afterAttention + ffnOut).MoveToOuterDisposeScope();
+            Tensor plain;
+            using (var attnOut = Attend(x, null, keyMask, frequencies))
+            using (OpScope.Of(_timer, "residual"))
+                plain = x + attnOut;
+            using (var ffnOut = FeedForward(plain, null))
+            using (OpScope.Of(_timer, "residual"))
+                plain.add_(ffnOut);
+            return plain.MoveToOuterDisposeScope();
         }
 
         if (adaln is null)
             throw new ArgumentNullException(nameof(adaln), "A modulated block needs the timestep embedding.");
-        var modulation = adaLN_modulation.forward(adaln).unsqueeze(1).chunk(4, 2); // 4 × [B, 1, dim]
-        var scaleMsa = 1.0 + modulation[0];
-        var gateMsa = modulation[1].tanh();
-        var scaleMlp = 1.0 + modulation[2];
-        var gateMlp = modulation[3].tanh();
+        Tensor scales, gates;
+        using (OpScope.Of(_timer, "adaLN"))
+        {
+            // Chunks in checkpoint order: scale_msa, gate_msa, scale_mlp, gate_mlp. Viewed as [B, 2, 2, dim], index
+            // [:, :, 0] holds both scales and [:, :, 1] both gates, so two small kernels produce all four.
+            using var modulation = adaLN_modulation.forward(adaln);
+            using var pairs = modulation.view(modulation.shape[0], 2, 2, -1);                     // [B, 2, 2, dim]
+            using var rawScales = pairs.select(2, 0);
+            using var rawGates = pairs.select(2, 1);
+            scales = rawScales + 1.0;                                                              // [B, 2, dim]
+            gates = rawGates.tanh();                                                               // [B, 2, dim]
+        }
+        using var scaleMsa = scales.narrow(1, 0, 1);                                               // [B, 1, dim]
+        using var scaleMlp = scales.narrow(1, 1, 1);
+        using var gateMsa = gates.narrow(1, 0, 1);
+        using var gateMlp = gates.narrow(1, 1, 1);
 
-        using var attentionBranch = Attend(attention_norm1, x, scaleMsa, keyMask, frequencies);
-        attentionBranch.mul_(gateMsa);
-        using var residual = x + attentionBranch;
-        using var ffnBranch = FeedForward(residual, scaleMlp);
-        ffnBranch.mul_(gateMlp);
-        return (residual + ffnBranch).MoveToOuterDisposeScope();
+        // Gated residuals as one addcmul each: x + gate·branch rounded once, where diffusers rounds gate·branch to
+        // bf16 before the add (a difference of at most one bf16 ulp of the sum; identical in float32).
+        Tensor residual;
+        using (var attentionBranch = Attend(x, scaleMsa, keyMask, frequencies))
+        using (OpScope.Of(_timer, "gated residual"))
+            residual = addcmul(x, attentionBranch, gateMsa, 1.0);
+        using (var ffnBranch = FeedForward(residual, scaleMlp))
+        using (OpScope.Of(_timer, "gated residual"))
+            residual.addcmul_(ffnBranch, gateMlp, 1.0);
+        return residual.MoveToOuterDisposeScope();
     }
 
     /// <summary>attention_norm2(Attn(attention_norm1(x) [· scale])).</summary>
-    private Tensor Attend(RmsNorm norm, Tensor x, Tensor? scale, Tensor? keyMask, Tensor frequencies)
+    private Tensor Attend(Tensor x, Tensor? scale, Tensor? keyMask, Tensor frequencies)
     {
-        using var input = Modulate(norm, x, scale);
-        using var attended = attention.forward(input, keyMask, frequencies);
-        return attention_norm2.forward(attended);
+        using var input = Modulate(attention_norm1, x, scale, "attention_norm1");
+        var attended = attention.forward(input, keyMask, frequencies);
+        using (OpScope.Of(_timer, "attention_norm2"))
+            return attention_norm2.ForwardInPlace(attended);
     }
 
     /// <summary>ffn_norm2(FFN(ffn_norm1(x) [· scale])).</summary>
     private Tensor FeedForward(Tensor x, Tensor? scale)
     {
-        using var input = Modulate(ffn_norm1, x, scale);
-        using var hidden = feed_forward.forward(input);
-        return ffn_norm2.forward(hidden);
+        using var input = Modulate(ffn_norm1, x, scale, "ffn_norm1");
+        var hidden = feed_forward.forward(input);
+        using (OpScope.Of(_timer, "ffn_norm2"))
+            return ffn_norm2.ForwardInPlace(hidden);
     }
 
-    private static Tensor Modulate(RmsNorm norm, Tensor x, Tensor? scale)
+    private Tensor Modulate(RmsNorm norm, Tensor x, Tensor? scale, string op)
     {
-        if (scale is null) return norm.forward(x);
-        using var normed = norm.forward(x);
-        return normed * scale;
+        using var _ = OpScope.Of(_timer, op);
+        var normed = norm.forward(x);
+        return scale is null ? normed : normed.mul_(scale);
     }
 }
