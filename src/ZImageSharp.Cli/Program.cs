@@ -17,6 +17,7 @@ internal static class Program
             config.AddCommand<BenchCommand>("bench").WithDescription("Measure speed and peak memory per phase (real-size model, random weights; no files needed).");
             config.AddCommand<ServeCommand>("serve").WithDescription("Serve the web page and the HTTP APIs (native jobs, OpenAI images, A1111).");
             config.AddCommand<DoctorCommand>("doctor").WithDescription("Report the device, driver, libtorch, other processes' memory and what runs here.");
+            config.AddCommand<ParityCommand>("parity").WithDescription("Check the model against the reference fixtures on a device and dtype.");
             config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception));
         });
         return app.Run(args);
