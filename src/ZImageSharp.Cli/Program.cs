@@ -21,6 +21,7 @@ internal static class Program
             config.AddCommand<ServeCommand>("serve").WithDescription("Serve the web page and the HTTP APIs (native jobs, OpenAI images, A1111).");
             config.AddCommand<PlanCommand>("plan").WithDescription("Print the memory plan for a request on this card, or on --vram-budget, without loading weights.");
             config.AddCommand<DoctorCommand>("doctor").WithDescription("Report the device, driver, libtorch, other processes' memory and what runs here.");
+            config.AddCommand<ParityCommand>("parity").WithDescription("Check the model against the reference fixtures on a device and dtype.");
             config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception));
         });
         return app.Run(args);
