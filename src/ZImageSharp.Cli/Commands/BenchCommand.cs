@@ -7,6 +7,7 @@ using TorchSharp;
 using ZImageSharp.Contracts;
 using ZImageSharp.Engine;
 using ZImageSharp.Engine.Cuda;
+using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Options;
 using ZImageSharp.Planning;
 
@@ -57,6 +58,10 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Instead of timing: grab nearly all free memory during the denoise phase of a generation and show the in-process recovery.")]
         public bool ProvokeOom { get; init; }
 
+        [CommandOption("--profile")]
+        [Description("Also time each named op of one DiT forward at the first size (synchronized per op, so compare shares, not the total).")]
+        public bool Profile { get; init; }
+
         [CommandOption("--json <FILE>")]
         [Description("Where to write the results (default bench.json).")]
         public string Json { get; init; } = "bench.json";
@@ -95,6 +100,20 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             }
             Print(rows[^1]);
         }
+        string? profile = null;
+        if (settings.Profile)
+        {
+            var timer = new SynchronizedOpTimer(() => { if (engine.Device.IsCuda) torch.cuda.synchronize(engine.Device.Device); });
+            var oneStep = new GenerationRequest { Prompt = ShortPrompt, Width = sizes[0], Height = sizes[0], Steps = 1, Seed = 1 };
+            engine.GenerateAsync(oneStep, null, cancellationToken).GetAwaiter().GetResult(); // warm
+            engine.Models.Transformer.Profile = timer;
+            try { engine.GenerateAsync(oneStep, null, cancellationToken).GetAwaiter().GetResult(); }
+            finally { engine.Models.Transformer.Profile = null; }
+            profile = timer.Format();
+            AnsiConsole.WriteLine($"profile of one DiT forward at {sizes[0]}x{sizes[0]} (each op synchronized):");
+            AnsiConsole.WriteLine(profile);
+        }
+
         var tierRows = new List<TierRow>();
         if (settings.Tiers is { } tiers && engine.Device.Memory is { } probe)
         {
@@ -134,6 +153,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             runs = settings.Runs,
             rows,
             tiers = tierRows,
+            profile,
         };
         var temp = settings.Json + ".partial";
         File.WriteAllText(temp, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));

@@ -60,15 +60,15 @@ public sealed class SynchronizedOpTimer(Action synchronize) : IOpTimer
         _order.Clear();
     }
 
-    /// <summary>A plain-text table: op, calls, total ms, mean ms, share of the summed top-level time.</summary>
+    /// <summary>A plain-text table: op, calls, total ms, mean ms, share of the summed time (the ops do not nest).</summary>
     public string Format()
     {
         var results = Results;
-        double sum = results.Where(r => !r.Name.Contains('/')).Sum(r => r.TotalMs);
+        double sum = results.Sum(r => r.TotalMs);
         var text = new StringBuilder();
         text.AppendLine($"{"op",-28} {"calls",6} {"total ms",10} {"mean ms",9} {"share",6}");
         foreach (var r in results.OrderByDescending(r => r.TotalMs))
-            text.AppendLine($"{r.Name,-28} {r.Calls,6} {r.TotalMs,10:0.000} {r.MeanMs,9:0.000} {(sum > 0 && !r.Name.Contains('/') ? r.TotalMs / sum : 0),6:P1}");
+            text.AppendLine($"{r.Name,-28} {r.Calls,6} {r.TotalMs,10:0.000} {r.MeanMs,9:0.000} {(sum > 0 ? r.TotalMs / sum : 0),6:P1}");
         return text.ToString();
     }
 }
