@@ -24,3 +24,5 @@ echo "request took $(python3 -c "print(round($end-$start,2))") s"
 curl -s http://127.0.0.1:7860/api/system | head -c 700; echo
 curl -s http://127.0.0.1:7860/metrics | grep -E "^zimage_" | head -20
 kill $pid; wait $pid 2>/dev/null
+echo "=== soak"
+"$Z" bench --device cuda --sizes 512 --soak "${SOAK:-100}" --json "$OUT/soak.json" 2>&1 | grep -v NNPACK
