@@ -4,9 +4,9 @@ set -uo pipefail
 Z=$(bash scripts/gpu-unpack.sh)
 OUT=${OUT:-/tmp}
 cd /tmp
-"$Z" serve --device cuda --urls http://127.0.0.1:7860 --data-dir /tmp/zimage-data > "$OUT/serve.log" 2>&1 &
+"$Z" serve --device cuda ${SERVE_ARGS:-} --urls http://127.0.0.1:7860 --data-dir /tmp/zimage-data > "$OUT/serve.log" 2>&1 &
 pid=$!
-for i in $(seq 1 120); do curl -sf http://127.0.0.1:7860/health/ready >/dev/null && break; sleep 1; done
+for i in $(seq 1 240); do curl -sf http://127.0.0.1:7860/health/ready >/dev/null && break; sleep 1; done
 echo "ready after ${i}s"
 start=$(date +%s.%N)
 curl -s -X POST http://127.0.0.1:7860/v1/images/generations -H 'content-type: application/json' \
@@ -24,5 +24,4 @@ echo "request took $(python3 -c "print(round($end-$start,2))") s"
 curl -s http://127.0.0.1:7860/api/system | head -c 700; echo
 curl -s http://127.0.0.1:7860/metrics | grep -E "^zimage_" | head -20
 kill $pid; wait $pid 2>/dev/null
-echo "=== soak"
-"$Z" bench --device cuda --sizes 512 --soak "${SOAK:-100}" --json "$OUT/soak.json" 2>&1 | grep -v NNPACK
+[ "${SOAK:-0}" -gt 0 ] && { echo "=== soak"; "$Z" bench --device cuda --sizes 512 --soak "$SOAK" --json "$OUT/soak.json" 2>&1 | grep -v NNPACK; }

@@ -17,7 +17,7 @@ internal static class EngineFactory
         LibTorchPath = s.LibTorch,
         VramBudget = s.ParsedVramBudget,
         ComputeDType = s.DType,
-        RandomRealWeights = randomRealWeights,
+        RandomRealWeights = randomRealWeights || s.RandomWeights,
     };
 
     public static ZImageEngine Create(EngineSettings s, bool randomRealWeights = false) =>

@@ -32,6 +32,10 @@ internal class EngineSettings : CommandSettings
     [Description("Flux VAE file (ae.safetensors).")]
     public string? Vae { get; init; }
 
+    [CommandOption("--random-weights")]
+    [Description("Run the released-size model with random weights built on the device (speed and memory are real, pictures are not; no files needed).")]
+    public bool RandomWeights { get; init; }
+
     [CommandOption("--dtype <DTYPE>")]
     [Description("Compute dtype: auto (default: bf16 on CUDA, fp32 on the CPU), bf16 or fp32.")]
     public string DType { get; init; } = "auto";
