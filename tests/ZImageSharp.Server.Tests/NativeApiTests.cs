@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using ZImageSharp.Server.Imaging;
+using ZImageSharp.Imaging;
 using ZImageSharp.Server.Tests.Infrastructure;
 
 namespace ZImageSharp.Server.Tests;
@@ -48,8 +48,7 @@ public sealed class NativeApiTests : IAsyncLifetime
         Assert.Equal([42L, 43L], images.Select(i => (long)i!["seed"]!));
 
         var png = await _client.GetByteArrayAsync((string)images[1]!["url"]!);
-        Assert.True(Png.IsPng(png));
-        string parameters = Png.ReadText(png)["parameters"];
+        string? parameters = PngReader.Read(png).GetText("parameters");
         Assert.Equal(
             "a red fox, 雪, 🦊\nNegative prompt: blurry\nSteps: 4, Sampler: euler, CFG scale: 0, Seed: 43, Size: 512x768, Model: fake-tiny, Version: ZImageSharp",
             parameters);
@@ -101,7 +100,8 @@ public sealed class NativeApiTests : IAsyncLifetime
         Assert.Equal(0, (double)steps[^1]["eta_seconds"]!, 3);
         Assert.All(steps, s => Assert.StartsWith("data:image/png;base64,", (string)s["preview"]!));
         var preview = Convert.FromBase64String(((string)steps[0]["preview"]!)["data:image/png;base64,".Length..]);
-        Assert.True(Png.IsPng(preview));
+        var previewInfo = PngReader.Read(preview);
+        Assert.Equal((16, 16), (previewInfo.Width, previewInfo.Height));
         Assert.True((double)steps[^1]["fraction"]! > (double)steps[0]["fraction"]!);
     }
 

@@ -1,25 +1,25 @@
 using ZImageSharp.Contracts;
-using ZImageSharp.Server.Imaging;
+using ZImageSharp.Imaging;
 using ZImageSharp.Server.Jobs;
 using ZImageSharp.Server.Tests.Infrastructure;
 
 namespace ZImageSharp.Server.Tests;
 
+/// <summary>The server's two PNG uses, on Core's encoder and reader: step previews and tagging engine images.</summary>
 public sealed class PngTests
 {
     [Fact]
     public void Encode_writes_a_valid_header_and_text_survives_a_round_trip_in_utf8()
     {
         var rgb = Enumerable.Range(0, 4 * 3 * 3).Select(i => (byte)i).ToArray();
-        byte[] png = Png.Encode(new PreviewImage(4, 3, rgb));
-        Assert.True(Png.IsPng(png));
+        byte[] png = PngEncoder.Encode(rgb, 4, 3, PngColorType.Rgb);
         Assert.Equal(4, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)));
         Assert.Equal(3, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)));
         // IHDR CRC of a 4x3 8-bit RGB image, as zlib's crc32 computes it.
         Assert.Equal(0x3B963991u, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(29)));
 
-        byte[] tagged = Png.WithText(png, "parameters", "猫 in the rain\nSteps: 8");
-        Assert.Equal("猫 in the rain\nSteps: 8", Png.ReadText(tagged)["parameters"]);
+        byte[] tagged = PngEncoder.InsertText(png, [new PngText(ImageFiles.ParametersKeyword, "猫 in the rain\nSteps: 8")]);
+        Assert.Equal("猫 in the rain\nSteps: 8", PngReader.Read(tagged).GetText("parameters"));
         Assert.Equal(png.Length + 12 + "parameters".Length + 5 + "猫 in the rain\nSteps: 8"u8.Length, tagged.Length);
         Assert.True(tagged.AsSpan(tagged.Length - 12).SequenceEqual(png.AsSpan(png.Length - 12))); // IEND stays last
     }
@@ -27,8 +27,9 @@ public sealed class PngTests
     [Fact]
     public void Encode_refuses_a_preview_whose_bytes_do_not_match_its_size()
     {
-        var error = Assert.Throws<ArgumentException>(() => Png.Encode(new PreviewImage(4, 4, new byte[10])));
-        Assert.Contains("4x4 needs 48 RGB bytes, not 10", error.Message);
+        var preview = new PreviewImage(4, 4, new byte[10]);
+        var error = Assert.Throws<ArgumentException>(() => PngEncoder.Encode(preview.Rgb, preview.Width, preview.Height, PngColorType.Rgb));
+        Assert.Contains("4x4 Rgb image needs 48 bytes of pixels; got 10", error.Message);
     }
 }
 

@@ -5,6 +5,7 @@ using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Engine.Imaging;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Models.Vae;
+using ZImageSharp.Imaging;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Pipeline;

@@ -1,13 +1,14 @@
+using System.IO.Compression;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ZImageSharp.Contracts;
 using ZImageSharp.Errors;
+using ZImageSharp.Imaging;
 using ZImageSharp.Server.Diagnostics;
 using ZImageSharp.Server.Hosting;
 using ZImageSharp.Server.Http;
-using ZImageSharp.Server.Imaging;
 
 namespace ZImageSharp.Server.Jobs;
 
@@ -191,7 +192,8 @@ internal sealed class GenerationWorker(
             {
                 try
                 {
-                    preview = Png.Encode(image);
+                    // A preview is shown once and replaced a step later: fast compression beats small files.
+                    preview = PngEncoder.Encode(image.Rgb, image.Width, image.Height, PngColorType.Rgb, compression: CompressionLevel.Fastest);
                 }
                 catch (ArgumentException e)
                 {

@@ -1,8 +1,8 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using ZImageSharp.Contracts;
+using ZImageSharp.Imaging;
 using ZImageSharp.Server.Hosting;
-using ZImageSharp.Server.Imaging;
 
 namespace ZImageSharp.Server.Jobs;
 
@@ -30,8 +30,12 @@ internal sealed class ImageFiles
         {
             var image = result.Images[index];
             byte[] png = image.Png;
-            if (!Png.ReadText(png).ContainsKey(ParametersKeyword))
-                png = Png.WithText(png, ParametersKeyword, Parameters(job.Request, image, modelName));
+            if (PngReader.Read(png).GetText(ParametersKeyword) is null)
+            {
+                // NUL separates a text chunk's fields, so a prompt holding one is stored with U+FFFD in its place.
+                string parameters = Parameters(job.Request, image, modelName).Replace('\0', '\uFFFD');
+                png = PngEncoder.InsertText(png, [new PngText(ParametersKeyword, parameters)]);
+            }
             var record = new JobImage(index, image.Seed, image.Width, image.Height, $"{job.Id}-{index}.png");
             string path = PathOf(record);
             string temporary = path + ".tmp";

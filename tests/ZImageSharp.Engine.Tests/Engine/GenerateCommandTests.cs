@@ -1,5 +1,5 @@
 using Spectre.Console;
-using ZImageSharp.Engine.Imaging;
+using ZImageSharp.Imaging;
 
 namespace ZImageSharp.Engine.Tests.Engine;
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using ZImageSharp.Contracts;
-using ZImageSharp.Server.Imaging;
+using ZImageSharp.Imaging;
 
 namespace ZImageSharp.Server.Tests.Mocks;
 
@@ -98,6 +98,6 @@ public sealed class FakeImageGenerator : IImageGenerator
         var random = new Random((int)(seed % int.MaxValue));
         var rgb = new byte[w * h * 3];
         random.NextBytes(rgb);
-        return Png.Encode(new PreviewImage(w, h, rgb));
+        return PngEncoder.Encode(rgb, w, h, PngColorType.Rgb);
     }
 }

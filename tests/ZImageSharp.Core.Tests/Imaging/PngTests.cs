@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
-using ZImageSharp.Engine.Imaging;
+using ZImageSharp.Imaging;
 
-namespace ZImageSharp.Engine.Tests.Imaging;
+namespace ZImageSharp.Core.Tests.Imaging;
 
 public class PngTests
 {
@@ -90,6 +90,37 @@ public class PngTests
         var info = PngReader.Read(png);
         Assert.Equal("compressed latin-1 \u00e9", info.GetText("z"));
         Assert.Equal("\u4e2d\u6587", info.GetText("i"));
+    }
+
+    [Fact]
+    public void InsertTextAddsChunksBeforeTheImageDataAndKeepsEverythingElse()
+    {
+        byte[] pixels = TestImage(5, 4, 3);
+        byte[] png = PngEncoder.Encode(pixels, 5, 4, text: [new PngText("existing", "kept")]);
+
+        byte[] tagged = PngEncoder.InsertText(png, [new PngText("parameters", "a cat"), new PngText("prompt", "\u732b in the rain")]);
+
+        Assert.Equal(["IHDR", "tEXt", "tEXt", "iTXt", "IDAT", "IEND"], ChunkTypes(tagged));
+        // 12 bytes of length, type and CRC per chunk; "prompt" is not Latin-1, so iTXt with 5 separator/flag bytes.
+        Assert.Equal(png.Length + 12 + "parameters\0a cat".Length + 12 + "prompt".Length + 5 + "\u732b in the rain"u8.Length, tagged.Length);
+        int idat = png.Length - ChunkData(png, "IDAT").Length - 24;
+        Assert.Equal(png[..idat], tagged[..idat]);
+        Assert.Equal(png[idat..], tagged[^(png.Length - idat)..]);
+
+        var info = PngReader.Read(tagged, decodePixels: true);
+        Assert.Equal(["existing", "parameters", "prompt"], info.Text.Select(t => t.Keyword));
+        Assert.Equal("\u732b in the rain", info.GetText("prompt"));
+        Assert.Equal(pixels, info.Pixels);
+    }
+
+    [Fact]
+    public void InsertTextRejectsDamagedFilesAndInvalidText()
+    {
+        byte[] png = PngEncoder.Encode(new byte[3], 1, 1);
+        Assert.Contains("signature", Assert.Throws<InvalidDataException>(() => PngEncoder.InsertText(png.AsSpan(1), [new PngText("k", "x")])).Message);
+        Assert.Contains("truncated", Assert.Throws<InvalidDataException>(() => PngEncoder.InsertText(png.AsSpan(0, png.Length - 12), [new PngText("k", "x")])).Message);
+        Assert.Throws<ArgumentException>(() => PngEncoder.InsertText(png, [new PngText("k", "a\0b")]));
+        Assert.Equal(png, PngEncoder.InsertText(png, []));
     }
 
     [Fact]

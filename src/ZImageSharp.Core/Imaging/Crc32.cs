@@ -1,4 +1,4 @@
-namespace ZImageSharp.Engine.Imaging;
+namespace ZImageSharp.Imaging;
 
 /// <summary>CRC-32 of PNG chunks (ISO 3309 / ITU-T V.42, reflected polynomial 0xEDB88320), table-driven.</summary>
 internal static class Crc32

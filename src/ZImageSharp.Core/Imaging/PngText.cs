@@ -1,4 +1,4 @@
-namespace ZImageSharp.Engine.Imaging;
+namespace ZImageSharp.Imaging;
 
 /// <summary>How a text chunk is stored.</summary>
 public enum PngTextEncoding

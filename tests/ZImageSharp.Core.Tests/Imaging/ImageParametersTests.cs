@@ -1,6 +1,6 @@
-using ZImageSharp.Engine.Imaging;
+using ZImageSharp.Imaging;
 
-namespace ZImageSharp.Engine.Tests.Imaging;
+namespace ZImageSharp.Core.Tests.Imaging;
 
 public class ImageParametersTests
 {

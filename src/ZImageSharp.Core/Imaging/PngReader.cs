@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 
-namespace ZImageSharp.Engine.Imaging;
+namespace ZImageSharp.Imaging;
 
 /// <summary>What <see cref="PngReader"/> found in a PNG.</summary>
 /// <param name="Text">tEXt, zTXt and iTXt chunks in file order.</param>

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 
-namespace ZImageSharp.Engine.Imaging;
+namespace ZImageSharp.Imaging;
 
 /// <summary>Pixel layouts the encoder writes (8 bits a sample, PNG colour types 2 and 6).</summary>
 public enum PngColorType : byte
@@ -58,6 +58,27 @@ public static class PngEncoder
         WriteChunk(png, "IDAT", imageData);
         WriteChunk(png, "IEND", []);
         return png.ToArray();
+    }
+
+    /// <summary>Returns <paramref name="png"/> with <paramref name="text"/> added just before its image data (where
+    /// <see cref="Encode"/> puts text), every other byte unchanged: for tagging a PNG encoded elsewhere.</summary>
+    /// <exception cref="InvalidDataException">The bytes are not a well-formed PNG.</exception>
+    /// <exception cref="ArgumentException">A keyword or text cannot be stored (see <see cref="PngText"/>).</exception>
+    public static byte[] InsertText(ReadOnlySpan<byte> png, IEnumerable<PngText> text)
+    {
+        var textChunks = text.Select(t => t.ToChunk()).ToList();
+        PngReader.Read(png); // checks signature, lengths, CRCs and IEND, so the walk below can trust every length
+
+        int insertAt = Signature.Length;
+        while (!png.Slice(insertAt + 4, 4).SequenceEqual("IDAT"u8) && !png.Slice(insertAt + 4, 4).SequenceEqual("IEND"u8))
+            insertAt += 12 + BinaryPrimitives.ReadInt32BigEndian(png[insertAt..]);
+
+        using var output = new MemoryStream(png.Length + textChunks.Sum(c => c.Data.Length + 12));
+        output.Write(png[..insertAt]);
+        foreach (var (type, data) in textChunks)
+            WriteChunk(output, type, data);
+        output.Write(png[insertAt..]);
+        return output.ToArray();
     }
 
     internal static int ChannelsOf(PngColorType colorType) => colorType switch

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace ZImageSharp.Engine.Imaging;
+namespace ZImageSharp.Imaging;
 
 /// <summary>
 /// The parameters one image was generated with, as stored in its PNG: an AUTOMATIC1111-style <c>parameters</c> text
