@@ -40,8 +40,17 @@ public static class TorchRuntime
     {
         lock (Gate)
         {
-            if (_current is not null) return _current;
             var (type, index, auto) = ParseDevice(device);
+            // An explicit CUDA request on a machine without a CUDA libtorch fails the same way whatever ran before.
+            if (type == DeviceType.CUDA && !auto) LocateCudaLibTorch(libTorchPath);
+            if (_current is not null)
+            {
+                // libtorch is loaded once per process: the first initialization decides the device.
+                if (auto || (type == _current.Device.type && (type == DeviceType.CPU || index == _current.Device.index)))
+                    return _current;
+                throw new DeviceUnavailableException($"This process already runs on {_current.Description}; {device} cannot be used as well.",
+                    "Hint: start another process for another device.");
+            }
             _current = type == DeviceType.CPU ? InitializeCpu(null) : InitializeCuda(index, auto, libTorchPath);
             return _current;
         }
@@ -65,16 +74,11 @@ public static class TorchRuntime
 
     private static ComputeDevice InitializeCuda(int index, bool auto, string? libTorchPath)
     {
-        var lib = LibTorchLocator.Find(libTorchPath, out var searched);
+        var lib = LibTorchLocator.Find(libTorchPath, out _);
         if (lib is null || !lib.HasCuda)
         {
             if (auto) return InitializeCpu(lib);
-            string where = lib is null
-                ? $"no libtorch was found (looked in {string.Join(", ", searched.Take(8))}{(searched.Count > 8 ? ", …" : "")})"
-                : $"the libtorch found has no CUDA support ({lib})";
-            throw new DeviceUnavailableException(
-                $"CUDA was requested, but {where}.",
-                $"Hint: install PyTorch with CUDA (pip install torch) or point --libtorch / {LibTorchLocator.EnvironmentVariable} at its site-packages/torch/lib folder; or run with --device cpu.");
+            lib = LocateCudaLibTorch(libTorchPath);
         }
 
         if (NativeEnvironment.Get("PYTORCH_CUDA_ALLOC_CONF") is not { Length: > 0 })
@@ -116,6 +120,19 @@ public static class TorchRuntime
         // (after an out-of-memory error, or when placements change) instead.
         probe.KeepFreedMemory();
         return new ComputeDevice(torch.device(DeviceType.CUDA, index), $"cuda:{index} {name}", lib, probe);
+    }
+
+    /// <summary>The installed libtorch with CUDA, or the one-sentence error that says where we looked.</summary>
+    public static LibTorchInstallation LocateCudaLibTorch(string? libTorchPath)
+    {
+        var lib = LibTorchLocator.Find(libTorchPath, out var searched);
+        if (lib is { HasCuda: true }) return lib;
+        string where = lib is null
+            ? $"no libtorch was found (looked in {string.Join(", ", searched.Take(8))}{(searched.Count > 8 ? ", …" : "")})"
+            : $"the libtorch found has no CUDA support ({lib})";
+        throw new DeviceUnavailableException(
+            $"CUDA was requested, but {where}.",
+            $"Hint: install PyTorch with CUDA (pip install torch) or point --libtorch / {LibTorchLocator.EnvironmentVariable} at its site-packages/torch/lib folder; or run with --device cpu.");
     }
 
     private static void Preload(LibTorchInstallation lib)
