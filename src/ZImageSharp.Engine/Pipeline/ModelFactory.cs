@@ -40,7 +40,7 @@ public static class ModelFactory
         {
             Name = "Z-Image demo (tiny random weights)",
             Origin = ModelOrigin.Demo,
-            Description = "No weights are configured, so the built-in tiny demo model runs: it has Z-Image's architecture at toy widths with random weights and draws noise, not pictures. Point --model (or ZIMAGE_MODEL) at a diffusers Z-Image-Turbo folder, or give the ComfyUI files with --diffusion-model, --text-encoder and --vae.",
+            Description = "No weights are configured, so the built-in tiny demo model runs: it has Z-Image's architecture at toy widths with random weights, so its images are a near-uniform grey, not pictures. Point --model (or ZIMAGE_MODEL) at a diffusers Z-Image-Turbo folder, or give the ComfyUI files with --diffusion-model, --text-encoder and --vae.",
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.FromJson(root.GetProperty("text_encoder").GetRawText(), file + "#text_encoder"), placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Parse(root.GetProperty("transformer").GetRawText(), file + "#transformer"), device, dtype),
