@@ -9,8 +9,14 @@ using ZImageSharp.Server.Tests.Mocks;
 
 namespace ZImageSharp.Server.Tests;
 
+/// <summary>Runs alone: it measures process-wide heap and descriptor counts, which tests running in parallel (the
+/// real demo engine's, above all) would move.</summary>
+[CollectionDefinition(nameof(LoadTests), DisableParallelization = true)]
+public sealed class LoadTestsCollection;
+
 /// <summary>32 clients submit 200 jobs to a queue of 16 over loopback. Every answer is 202 or 429, every accepted
 /// job succeeds, and memory and handle counts stay flat from a warm-up round to the measured one.</summary>
+[Collection(nameof(LoadTests))]
 public sealed class LoadTests(ITestOutputHelper output)
 {
     private const int Clients = 32;
