@@ -52,7 +52,7 @@ public class CalibrationTests
         var again = PlannerCalibration.FromJson(json);
         Assert.Equal(PlannerCalibration.Default.Speed.HostToDeviceBytesPerSecond, again.Speed.HostToDeviceBytesPerSecond);
         Assert.Equal(PlannerCalibration.Default.Activations.TransformerForward.BytesPerUnit, again.Activations.TransformerForward.BytesPerUnit);
-        Assert.Equal(8, again.Activations.TransformerForward.Measured.Count);
+        Assert.Equal(13, again.Activations.TransformerForward.Measured.Count);
     }
 
     [Fact]
