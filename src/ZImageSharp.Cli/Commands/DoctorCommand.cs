@@ -4,6 +4,7 @@ using ZImageSharp.Engine.Cuda;
 using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Engine.Native;
 using ZImageSharp.Options;
+using ZImageSharp.Planning;
 
 namespace ZImageSharp.Cli.Commands;
 
@@ -35,6 +36,33 @@ internal sealed class DoctorCommand : Command<EngineSettings>
             allPassed &= r.Passed;
         }
         AnsiConsole.Write(checks);
+
+        // What runs here: the plan for each common size on this card's free memory (or --vram-budget), for the
+        // released model; times are the planner's predictions with the reference speeds (zimage bench measures).
+        var options = new PlannerOptions();
+        DeviceBudget? budget = settings.ParsedVramBudget is { } emulated
+            ? DeviceBudget.Measured(emulated.Bytes, emulated.Bytes - options.CudaContextBytes, 0, options, emulated.Bytes)
+            : device.Memory is { } gpu
+                ? DeviceBudget.Measured(gpu.DeviceMemory().TotalBytes, gpu.DeviceMemory().FreeBytes, Nvml.OtherProcessesBytes(gpu.Device) ?? 0, options)
+                : null;
+        if (budget is null)
+        {
+            AnsiConsole.MarkupLine("[grey]No GPU: give --vram-budget (e.g. 12GiB) to see what would run on a card of that size.[/]");
+            return allPassed ? 0 : 1;
+        }
+        var planner = new MemoryPlanner(options);
+        var footprint = ModelFootprint.FromReleasedConfig();
+        var sizes = new Table().AddColumns("size", "fits", "predicted time", "predicted peak", "how");
+        foreach (int size in new[] { 512, 768, 1024, 1280, 1536, 2048 })
+        {
+            var request = new PlannerRequest { Width = size, Height = size, CaptionTokens = 128 };
+            var plan = planner.Plan(new PlannerInput(budget, footprint, request, SpeedProfile.Reference));
+            sizes.AddRow($"{size}x{size}", plan.Fits ? "[green]yes[/]" : "[red]no[/]", plan.Fits ? $"{plan.PredictedTime.TotalSeconds:0.00} s" : "-",
+                new ByteSize(plan.PredictedPeakBytes).ToString(),
+                Markup.Escape(plan.Fits ? $"{plan.TextEncoder.Placement}/{plan.Transformer.Placement}/{plan.Vae.Mode}" : $"largest that fits: {plan.LargestFittingSize?.ToString() ?? "none"}"));
+        }
+        AnsiConsole.MarkupLineInterpolated($"[grey]what runs here ({budget}; released model, 128-token caption, reference H100 speeds):[/]");
+        AnsiConsole.Write(sizes);
         return allPassed ? 0 : 1;
     }
 }
