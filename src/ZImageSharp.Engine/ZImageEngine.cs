@@ -135,6 +135,9 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         try
         {
             var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken);
+            // Memory does not creep: the pool keeps what this plan's peak needs (so the next request of this size maps
+            // nothing new) and hands anything beyond it back to the device.
+            Device.Memory?.TrimTo(plan.PredictedPeakBytes);
             return new GenerationResult(images, runner.Timings, clock.Elapsed, plan.Summary, runner.Recoveries);
         }
         catch (ZImageException e) when (e.Code == ErrorCode.OutOfMemory)

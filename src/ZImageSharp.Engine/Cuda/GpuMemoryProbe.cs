@@ -54,6 +54,13 @@ public sealed class GpuMemoryProbe(int device)
         CudaRuntime.Check(CudaRuntime.cudaMemPoolTrimTo(DefaultPool(), 0), "cudaMemPoolTrimTo");
     }
 
+    /// <summary>Returns free pool blocks to the device until at most <paramref name="keepBytes"/> stay reserved.</summary>
+    public void TrimTo(long keepBytes)
+    {
+        CudaRuntime.Check(CudaRuntime.cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+        CudaRuntime.Check(CudaRuntime.cudaMemPoolTrimTo(DefaultPool(), (nuint)Math.Max(0, keepBytes)), "cudaMemPoolTrimTo");
+    }
+
     private IntPtr DefaultPool()
     {
         CudaRuntime.Check(CudaRuntime.cudaDeviceGetDefaultMemPool(out var pool, Device), "cudaDeviceGetDefaultMemPool");
