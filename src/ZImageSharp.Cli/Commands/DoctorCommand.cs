@@ -41,10 +41,8 @@ internal sealed class DoctorCommand : Command<EngineSettings>
         // released model; times are the planner's predictions with the reference speeds (zimage bench measures).
         var options = new PlannerOptions();
         DeviceBudget? budget = settings.ParsedVramBudget is { } emulated
-            ? DeviceBudget.Measured(emulated.Bytes, emulated.Bytes - options.CudaContextBytes, 0, options, emulated.Bytes)
-            : device.Memory is { } gpu
-                ? DeviceBudget.Measured(gpu.DeviceMemory().TotalBytes, gpu.DeviceMemory().FreeBytes, Nvml.OtherProcessesBytes(gpu.Device) ?? 0, options)
-                : null;
+            ? CardBudget.Emulated(emulated, options)
+            : device.Memory is { } gpu ? CardBudget.Measured(gpu, options) : null;
         if (budget is null)
         {
             AnsiConsole.MarkupLine("[grey]No GPU: give --vram-budget (e.g. 12GiB) to see what would run on a card of that size.[/]");

@@ -35,7 +35,7 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
         string where;
         if (settings.ParsedVramBudget is { } emulated && settings.Device == "auto")
         {
-            budget = DeviceBudget.Measured(emulated.Bytes, emulated.Bytes - options.CudaContextBytes, 0, options, emulated.Bytes);
+            budget = CardBudget.Emulated(emulated, options);
             where = $"an emulated {emulated} card (--vram-budget)";
         }
         else
@@ -43,8 +43,7 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
             var device = TorchRuntime.Initialize(settings.Device, settings.LibTorch);
             if (device.Memory is not { } probe)
                 throw new ArgumentException("There is no GPU here to plan for: give --vram-budget (e.g. 12GiB) to plan for a card of that size.");
-            var memory = probe.DeviceMemory();
-            budget = DeviceBudget.Measured(memory.TotalBytes, memory.FreeBytes, Nvml.OtherProcessesBytes(probe.Device) ?? 0, options, settings.ParsedVramBudget?.Bytes);
+            budget = CardBudget.Measured(probe, options, settings.ParsedVramBudget);
             where = device.Description;
         }
 
