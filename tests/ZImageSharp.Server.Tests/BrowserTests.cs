@@ -9,13 +9,12 @@ namespace ZImageSharp.Server.Tests;
 /// progress, find it in the gallery, save a screenshot.</summary>
 public sealed class BrowserTests(ITestOutputHelper output)
 {
-    private const string Chromium = "/usr/bin/chromium";
 
     [SkippableFact]
     [Trait("Category", "Browser")]
     public async Task The_page_generates_an_image_shows_progress_and_puts_it_in_the_gallery()
     {
-        Skip.IfNot(File.Exists(Chromium), $"{Chromium} is not installed; scripts/install-browser.sh installs it.");
+        Skip.IfNot(HeadlessChromium.IsInstalled, HeadlessChromium.MissingReason);
 
         var generator = new FakeImageGenerator { StepDelay = TimeSpan.FromMilliseconds(120) };
         await using var server = await LiveServer.StartAsync(generator);
@@ -23,18 +22,7 @@ public sealed class BrowserTests(ITestOutputHelper output)
         try
         {
             using var playwright = await Playwright.CreateAsync();
-            // A fresh profile per run; Playwright takes it as the persistent context's folder.
-            await using var browser = await playwright.Chromium.LaunchPersistentContextAsync(profile, new BrowserTypeLaunchPersistentContextOptions
-            {
-                ExecutablePath = Chromium,
-                Headless = true,
-                Args =
-                [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                ],
-                ViewportSize = new ViewportSize { Width = 1400, Height = 1000 },
-            });
+            await using var browser = await HeadlessChromium.LaunchAsync(playwright, profile);
             var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
             var consoleErrors = new List<string>();
             page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };

@@ -14,7 +14,6 @@ namespace ZImageSharp.Server.Tests;
 /// small so the whole class runs in seconds on two cores.</summary>
 public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper output) : IClassFixture<TinyEngineFixture>, IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
     private const string DemoName = "Z-Image demo (tiny random weights)";
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);
 
@@ -175,7 +174,7 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
     [Trait("Category", "Browser")]
     public async Task The_page_generates_with_the_demo_model_shows_progress_and_puts_the_image_in_the_gallery()
     {
-        Skip.IfNot(File.Exists(Chromium), $"{Chromium} is not installed; scripts/install-browser.sh installs it.");
+        Skip.IfNot(HeadlessChromium.IsInstalled, HeadlessChromium.MissingReason);
 
         await using var live = new ServerFactory();
         var address = tiny.ServeOnLoopback(live);
@@ -183,17 +182,7 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
         try
         {
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchPersistentContextAsync(profile, new BrowserTypeLaunchPersistentContextOptions
-            {
-                ExecutablePath = Chromium,
-                Headless = true,
-                Args =
-                [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                ],
-                ViewportSize = new ViewportSize { Width = 1400, Height = 1000 },
-            });
+            await using var browser = await HeadlessChromium.LaunchAsync(playwright, profile);
             var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
             var consoleErrors = new List<string>();
             page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };
