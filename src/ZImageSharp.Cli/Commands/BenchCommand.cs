@@ -7,6 +7,7 @@ using TorchSharp;
 using ZImageSharp.Contracts;
 using ZImageSharp.Engine;
 using ZImageSharp.Engine.Cuda;
+using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Options;
 using ZImageSharp.Planning;
@@ -30,9 +31,13 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Images per generation (default 1,2).")]
         public string Batches { get; init; } = "1,2";
 
-        [CommandOption("--long-caption")]
-        [Description("Also run 1024² with a caption of 512 tokens (default on).")]
-        public bool? LongCaption { get; init; }
+        [CommandOption("--no-long-caption")]
+        [Description("Skip the extra run of the first size with a caption of 512 tokens.")]
+        public bool NoLongCaption { get; init; }
+
+        [CommandOption("--overhead")]
+        [Description("Also measure the host cost of single TorchSharp calls on tiny tensors (what bounds launch-bound phases such as text encoding).")]
+        public bool Overhead { get; init; }
 
         [CommandOption("--runs <N>")]
         [Description("Timed runs per configuration after one warm-up (default 3); the median is reported.")]
@@ -76,13 +81,23 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         using var engine = EngineFactory.Create(settings, randomRealWeights: !settings.Demo && !settings.HasCheckpoint);
         AnsiConsole.MarkupLineInterpolated($"[grey]{engine.Model.Description}[/]");
         AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; {engine.Device.LibTorch?.ToString() ?? "bundled CPU libtorch"}[/]");
+        if (engine.Device.IsCuda) AnsiConsole.MarkupLineInterpolated($"[grey]attention kernels allowed: {ZImageSharp.Engine.Native.TorchRuntime.AttentionKernels}[/]");
 
         if (settings.Soak > 0) return Soak(engine, sizes[0], settings, cancellationToken);
         if (settings.ProvokeOom) return ProvokeOom(engine, sizes[0], settings, cancellationToken);
 
         var cases = new List<(int Size, int Batch, bool Long)>();
         foreach (var size in sizes) foreach (var batch in batches) cases.Add((size, batch, false));
-        if (settings.LongCaption ?? true) cases.Insert(Math.Min(1, cases.Count), (sizes[0], 1, true));
+        if (!settings.NoLongCaption) cases.Insert(Math.Min(1, cases.Count), (sizes[0], 1, true));
+
+        IReadOnlyList<OpOverhead>? overhead = null;
+        if (settings.Overhead)
+        {
+            overhead = OpOverheadProbe.Measure(engine.Device.Device);
+            var table = new Table().AddColumns("call", "calls", "host µs / call", "synchronized µs / call");
+            foreach (var o in overhead) table.AddRow(o.Op, o.Calls.ToString(), $"{o.HostMicroseconds:0.0}", $"{o.SynchronizedMicroseconds:0.0}");
+            AnsiConsole.Write(table);
+        }
 
         var rows = new List<BenchRow>();
         foreach (var (size, batch, longCaption) in cases)
@@ -103,14 +118,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         string? profile = null;
         if (settings.Profile)
         {
-            var timer = new SynchronizedOpTimer(() => { if (engine.Device.IsCuda) torch.cuda.synchronize(engine.Device.Device); });
-            var oneStep = new GenerationRequest { Prompt = ShortPrompt, Width = sizes[0], Height = sizes[0], Steps = 1, Seed = 1 };
-            engine.GenerateAsync(oneStep, null, cancellationToken).GetAwaiter().GetResult(); // warm
-            engine.Models.Transformer.Profile = timer;
-            try { engine.GenerateAsync(oneStep, null, cancellationToken).GetAwaiter().GetResult(); }
-            finally { engine.Models.Transformer.Profile = null; }
-            profile = timer.Format();
-            AnsiConsole.WriteLine($"profile of one DiT forward at {sizes[0]}x{sizes[0]} (each op synchronized):");
+            profile = Profile(engine, sizes[0], cancellationToken);
             AnsiConsole.WriteLine(profile);
         }
 
@@ -163,6 +171,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             rows,
             tiers = tierRows,
             profile,
+            overhead,
         };
         var temp = settings.Json + ".partial";
         File.WriteAllText(temp, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
@@ -184,6 +193,52 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
                 Pair(r.Row.EncodePeakBytes, r.PredictedEncodePeakBytes), Pair(r.Row.DenoisePeakBytes, r.PredictedDenoisePeakBytes),
                 Pair(r.Row.DecodePeakBytes, r.PredictedDecodePeakBytes), r.WorstModelError is { } err ? $"{err:P1}" : "-");
         return t;
+    }
+
+    /// <summary>
+    /// Per-op tables: one DiT forward (each op synchronized: GPU time), the text encoder twice (host time only, which
+    /// is what bounds it for short captions, then synchronized) and one VAE decode (synchronized).
+    /// </summary>
+    private static string Profile(ZImageEngine engine, int size, CancellationToken ct)
+    {
+        var device = engine.Device;
+        void Sync() { if (device.IsCuda) torch.cuda.synchronize(device.Device); }
+        var oneStep = new GenerationRequest { Prompt = ShortPrompt, Width = size, Height = size, Steps = 1, Seed = 1 };
+        void Generate() => engine.GenerateAsync(oneStep, null, ct).GetAwaiter().GetResult();
+        Generate(); // warm
+        var text = new System.Text.StringBuilder();
+
+        var dit = new SynchronizedOpTimer(Sync);
+        engine.Models.Transformer.Profile = dit;
+        try { Generate(); }
+        finally { engine.Models.Transformer.Profile = null; }
+        text.AppendLine($"profile of one DiT forward at {size}x{size} (each op synchronized):").AppendLine(dit.Format());
+
+        foreach (var (name, timer) in new[] { ("host time, no synchronization", new SynchronizedOpTimer(() => { })), ("each op synchronized", new SynchronizedOpTimer(Sync)) })
+        {
+            engine.Models.TextEncoder.Profile = timer;
+            try { Generate(); }
+            finally { engine.Models.TextEncoder.Profile = null; }
+            text.AppendLine($"profile of one text encoding, {engine.Models.Tokenizer.EncodePromptIds(ShortPrompt).Length} tokens ({name}):").AppendLine(timer.Format());
+        }
+
+        // The VAE stays loaded under an all-resident plan, so after a generation it can be called directly.
+        var vae = engine.Models.Vae;
+        var latentSide = size / 8;
+        using (torch.no_grad())
+        using (var z = torch.randn([1, vae.Config.LatentChannels, latentSide, latentSide], vae.ParameterDType(), vae.ParameterDevice()))
+        {
+            vae.Decode(z).Dispose(); // warm at this size
+            var timer = new SynchronizedOpTimer(Sync);
+            Sync();
+            var clock = Stopwatch.StartNew();
+            vae.Decode(z).Dispose();
+            Sync();
+            double plain = clock.Elapsed.TotalMilliseconds;
+            vae.Decode(z, timer).Dispose();
+            text.AppendLine($"profile of one VAE decode at {size}x{size} ({plain:0.0} ms unprofiled; each op synchronized):").AppendLine(timer.Format());
+        }
+        return text.ToString();
     }
 
     /// <summary>Consecutive generations; allocated and reserved pool bytes after each must not creep.</summary>

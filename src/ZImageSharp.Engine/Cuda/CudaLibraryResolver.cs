@@ -12,6 +12,7 @@ internal static class CudaLibraryResolver
 {
     private static readonly string[] CudartNames = ["libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so"];
     private static readonly string[] NvmlNames = ["libnvidia-ml.so.1", "libnvidia-ml.so"];
+    private static readonly string[] TorchCpuNames = ["libtorch_cpu.so"];
     private static int _installed;
     private static IReadOnlyList<string> _searchFolders = [];
 
@@ -28,6 +29,7 @@ internal static class CudaLibraryResolver
         {
             CudaRuntime.Library => CudartNames,
             Nvml.Library => NvmlNames,
+            "torch_cpu" => TorchCpuNames, // loaded by TorchRuntime already: dlopen by soname returns that copy
             _ => null,
         };
         if (candidates is null) return IntPtr.Zero;

@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Native;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Imaging;
@@ -33,10 +34,9 @@ public static class ImageConversion
             .MoveToOuterDisposeScope();
 
         int count = (int)images.shape[0], height = (int)images.shape[2], width = (int)images.shape[3];
-        byte[] all = bytes.data<byte>().ToArray();
         int imageBytes = height * width * 3;
         return Enumerable.Range(0, count)
-            .Select(i => new RgbImage(width, height, all.AsSpan(i * imageBytes, imageBytes).ToArray()))
+            .Select(i => new RgbImage(width, height, TorchNative.CopyBytes(bytes, (long)i * imageBytes, imageBytes)))
             .ToList();
     }
 }

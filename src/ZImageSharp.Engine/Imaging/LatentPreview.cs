@@ -1,5 +1,6 @@
 using TorchSharp;
 using ZImageSharp.Contracts;
+using ZImageSharp.Engine.Native;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Imaging;
@@ -82,7 +83,7 @@ public static class LatentPreview
             .contiguous()
             .cpu()
             .MoveToOuterDisposeScope();
-        return new PreviewImage((int)outWidth, (int)outHeight, bytes.data<byte>().ToArray());
+        return new PreviewImage((int)outWidth, (int)outHeight, TorchNative.CopyBytes(bytes, 0, (int)bytes.numel()));
     }
 
     private static (long Height, long Width) FitInside(long height, long width, int maxSide)

@@ -112,6 +112,8 @@ public static class TorchRuntime
         // fp32 parity runs must be real fp32; bf16 inference does not use TF32 either way.
         torch.backends.cuda.matmul.allow_tf32 = false;
         torch.backends.cudnn.allow_tf32 = false;
+        var sdp = Environment.GetEnvironmentVariable("ZIMAGE_SDP");
+        if (!string.IsNullOrEmpty(sdp)) TorchNative.SetSdpBackends(Enum.Parse<SdpBackends>(sdp.Replace('+', ','), ignoreCase: true));
         CudaRuntime.Check(CudaRuntime.cudaSetDevice(index), "cudaSetDevice");
         var name = CudaRuntime.DeviceName(index);
         var probe = new GpuMemoryProbe(index);
@@ -121,6 +123,9 @@ public static class TorchRuntime
         probe.KeepFreedMemory();
         return new ComputeDevice(torch.device(DeviceType.CUDA, index), $"cuda:{index} {name}", lib, probe);
     }
+
+    /// <summary>The kernels libtorch's attention may choose from on CUDA.</summary>
+    public static SdpBackends AttentionKernels => TorchNative.GetSdpBackends();
 
     /// <summary>The installed libtorch with CUDA, or the one-sentence error that says where we looked.</summary>
     public static LibTorchInstallation LocateCudaLibTorch(string? libTorchPath)

@@ -28,7 +28,8 @@ public sealed class ZImagePipeline(ZImageModels models)
         using var idTensor = tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: textEncoderDevice);
         PhaseTrace.Mark("ids to device", clock);
         using var hidden = Models.TextEncoder.EncodeForZImage(idTensor);
-        PhaseTrace.Mark("text encoder", clock, textEncoderDevice);
+        PhaseTrace.Mark("text encoder, host done issuing", clock);
+        PhaseTrace.Mark("text encoder, device done after that", clock, textEncoderDevice);
         var features = hidden.to(Models.Transformer.DType, Models.Transformer.Device);
         PhaseTrace.Mark("features to transformer", clock, Models.Transformer.Device);
         return features;

@@ -59,8 +59,21 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         var xf = x.to(ScalarType.Float32);
         var norm = linalg.vector_norm(xf, 2, [-1L], keepdim: true);                       // [..., 1] float32
         xf.Dispose();
-        return norm.pow_(2).div_(dim).add_(_eps).rsqrt_().MoveToOuterDisposeScope();
+        // ‖x‖²/dim + eps as one addcmul: short captions make the text encoder launch-bound, so kernels count.
+        return addcmul(Epsilon(norm), norm, norm, 1.0 / dim).rsqrt_().MoveToOuterDisposeScope();
     }
+
+    /// <summary>eps as a one-element float32 tensor on <paramref name="like"/>'s device, made once per device.</summary>
+    private Tensor Epsilon(Tensor like)
+    {
+        if (_epsilon is null || _epsilon.device_type != like.device_type || _epsilon.device_index != like.device_index)
+        {
+            _epsilon?.Dispose();
+            _epsilon = full([1], _eps, ScalarType.Float32, like.device).DetachFromDisposeScope();
+        }
+        return _epsilon;
+    }
+    private Tensor? _epsilon;
 
     private Tensor Scale(Tensor x, Tensor factor) => x.mul_(factor).mul_(weight);
 }

@@ -9,8 +9,7 @@ namespace ZImageSharp.Engine.Models.TextEncoder;
 
 /// <summary>
 /// Grouped-query self-attention with per-head RMSNorm on queries and keys (before RoPE). SDPA has no GQA flag in
-/// TorchSharp, so each key/value head is repeated for the query heads it serves (kv head g → query heads
-/// g·groups … g·groups + groups − 1, transformers' repeat_kv).
+/// TorchSharp, so each key/value head is repeated for the query heads it serves (<see cref="RepeatHeads"/>).
 /// </summary>
 public sealed class Qwen3Attention : nn.Module
 {
@@ -50,23 +49,54 @@ public sealed class Qwen3Attention : nn.Module
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], s = x.shape[1];
-        // The projections are ours, so their norms run in place (no copy).
-        var q = q_norm.ForwardInPlace(q_proj.forward(x).view(b, s, _heads, _headDim)).transpose(1, 2);    // [B, H, S, D]
-        var k = k_norm.ForwardInPlace(k_proj.forward(x).view(b, s, _kvHeads, _headDim)).transpose(1, 2);  // [B, KV, S, D]
-        var v = v_proj.forward(x).view(b, s, _kvHeads, _headDim).transpose(1, 2);                  // [B, KV, S, D]
-        q = Qwen3RotaryEmbedding.Apply(q, cos, sin);
-        k = Qwen3RotaryEmbedding.Apply(k, cos, sin);
+        Tensor q, k, v;
+        using (OpScope.Of(Timer, "te q/k/v proj"))
+        {
+            q = q_proj.forward(x).view(b, s, _heads, _headDim);
+            k = k_proj.forward(x).view(b, s, _kvHeads, _headDim);
+            v = v_proj.forward(x).view(b, s, _kvHeads, _headDim).transpose(1, 2);                 // [B, KV, S, D]
+        }
+        using (OpScope.Of(Timer, "te q/k norm"))
+        {
+            // The projections are ours, so their norms run in place (no copy).
+            q = q_norm.ForwardInPlace(q).transpose(1, 2);                                         // [B, H, S, D]
+            k = k_norm.ForwardInPlace(k).transpose(1, 2);                                         // [B, KV, S, D]
+        }
+        using (OpScope.Of(Timer, "te rope"))
+        {
+            q = Qwen3RotaryEmbedding.Apply(q, cos, sin);
+            k = Qwen3RotaryEmbedding.Apply(k, cos, sin);
+        }
         int groups = _heads / _kvHeads;
         if (groups > 1)
         {
-            k = k.repeat_interleave(groups, dim: 1);                                                 // [B, H, S, D]
-            v = v.repeat_interleave(groups, dim: 1);
+            using var _ = OpScope.Of(Timer, "te gqa expand");
+            k = RepeatHeads(k, groups);                                                            // [B, H, S, D]
+            v = RepeatHeads(v, groups);
         }
-        // The default scale 1/sqrt(head_dim) is Qwen3's scaling.
-        var o = mask is null
-            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
-            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
-        o = o.transpose(1, 2).reshape(b, s, _heads * _headDim);                                     // [B, S, H·D]
-        return o_proj.forward(o).MoveToOuterDisposeScope();
+        Tensor o;
+        using (OpScope.Of(Timer, "te sdpa"))
+        {
+            // The default scale 1/sqrt(head_dim) is Qwen3's scaling.
+            o = mask is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+            o = o.transpose(1, 2).reshape(b, s, _heads * _headDim);                                // [B, S, H·D]
+        }
+        using (OpScope.Of(Timer, "te o proj"))
+            return o_proj.forward(o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Per-op timing hook (see <see cref="Qwen3Model.Profile"/>); null for none.</summary>
+    internal IOpTimer? Timer { get; set; }
+
+    /// <summary>
+    /// kv head g serves query heads g·groups … g·groups + groups − 1 (transformers' repeat_kv): a broadcast view made
+    /// contiguous, one copy kernel (repeat_interleave costs several).
+    /// </summary>
+    private static Tensor RepeatHeads(Tensor x, int groups)
+    {
+        long b = x.shape[0], kv = x.shape[1], s = x.shape[2], d = x.shape[3];
+        return x.unsqueeze(2).expand(b, kv, groups, s, d).reshape(b, kv * groups, s, d);          // [B, KV·groups, S, D]
     }
 }

@@ -25,9 +25,13 @@ public sealed class Qwen3Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Per-op timing hook (see <see cref="Qwen3Model.Profile"/>); null for none.</summary>
+    internal IOpTimer? Timer { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        using var _ = OpScope.Of(Timer, "te mlp");
         var h = gate_proj.forward(x).silu_();
         h.mul_(up_proj.forward(x));
         return down_proj.forward(h).MoveToOuterDisposeScope();
@@ -57,8 +61,25 @@ public sealed class Qwen3DecoderLayer : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.Forward(input_layernorm.forward(x), cos, sin, mask);
-        h.add_(mlp.forward(post_attention_layernorm.forward(h)));
+        Tensor normed;
+        using (OpScope.Of(Timer, "te input norm")) normed = input_layernorm.forward(x);
+        var attention = self_attn.Forward(normed, cos, sin, mask);
+        Tensor h;
+        using (OpScope.Of(Timer, "te residual")) h = x + attention;
+        using (OpScope.Of(Timer, "te post norm")) normed = post_attention_layernorm.forward(h);
+        var mlpOut = mlp.forward(normed);
+        using (OpScope.Of(Timer, "te residual")) h.add_(mlpOut);
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Per-op timing hook (see <see cref="Qwen3Model.Profile"/>); null for none.</summary>
+    internal IOpTimer? Timer
+    {
+        get => self_attn.Timer;
+        set
+        {
+            self_attn.Timer = value;
+            mlp.Timer = value;
+        }
     }
 }

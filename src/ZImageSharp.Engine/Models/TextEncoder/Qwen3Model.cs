@@ -3,6 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Models.Transformer;
+using ZImageSharp.Engine.Native;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.TextEncoder;
@@ -31,6 +32,21 @@ public sealed partial class Qwen3Model : nn.Module
 
     /// <summary>The decoder layers in execution order, as units a weight streamer can move ("layers.N").</summary>
     public IReadOnlyList<StreamableBlock> StreamableBlocks => layers.Select((l, i) => new StreamableBlock($"layers.{i}", l)).ToList();
+
+    /// <summary>
+    /// Per-op timing of the layers (norms, projections, RoPE, GQA, SDPA, MLP, residuals), aggregated by name like the
+    /// DiT's <see cref="ZImageTransformer.Profile"/>. Null (the default) costs one null test per op.
+    /// </summary>
+    public IOpTimer? Profile
+    {
+        get => _profile;
+        set
+        {
+            _profile = value;
+            foreach (var layer in layers) layer.Timer = value;
+        }
+    }
+    private IOpTimer? _profile;
 
     /// <summary>Decoder layers present (0 … BuiltLayerCount − 1).</summary>
     public int BuiltLayerCount { get; }
@@ -106,6 +122,7 @@ public sealed partial class Qwen3Model : nn.Module
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        using var kernels = AttentionKernels.Use(ids.device, AttentionKernels.TextEncoder);
         long b = ids.shape[0], s = ids.shape[1];
         var h = embed_tokens.forward(ids);                                                            // [B, S, hidden]
         var (cos, sin) = Qwen3RotaryEmbedding.Tables(s, Config.HeadDim, Config.RopeTheta, h.dtype, h.device);

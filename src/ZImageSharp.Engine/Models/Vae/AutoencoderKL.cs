@@ -63,12 +63,21 @@ public sealed class AutoencoderKL : nn.Module
         encoder is null && (key.StartsWith("encoder.", StringComparison.Ordinal) || key.StartsWith("quant_conv.", StringComparison.Ordinal));
 
     /// <summary>Raw decoder output [B, out, f·h, f·w] for a VAE latent z [B, latent, h, w] (already unscaled).</summary>
-    public Tensor Decode(Tensor z)
+    /// <param name="z">The VAE latent.</param>
+    /// <param name="timer">Receives every named op of this decode (convolutions, norms, SiLU, upsampling, attention,
+    /// residuals, by width and resolution); null for none.</param>
+    public Tensor Decode(Tensor z, IOpTimer? timer = null)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var input = post_quant_conv is null ? z : post_quant_conv.forward(z);
-        return decoder.forward(input).MoveToOuterDisposeScope();
+        var previous = VaeLayers.Timer;
+        VaeLayers.Timer = timer;
+        try
+        {
+            var input = post_quant_conv is null ? z : post_quant_conv.forward(z);
+            return decoder.forward(input).MoveToOuterDisposeScope();
+        }
+        finally { VaeLayers.Timer = previous; }
     }
 
     /// <summary>The encoder's diagonal Gaussian for an image in [−1, 1]: (mean, log-variance clamped to [−30, 20]).</summary>

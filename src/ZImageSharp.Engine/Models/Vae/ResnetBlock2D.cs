@@ -41,10 +41,11 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
         var h = VaeLayers.NormSiluConv(norm1, conv1, x);
         var y = VaeLayers.NormSiluConv(norm2, conv2, h);
         h.Dispose();
+        using var _ = OpScope.Of(VaeLayers.Timer, "vae residual");
         if (conv_shortcut is null)
             y.add_(x);
         else
-            using (var shortcut = conv_shortcut.forward(x)) y.add_(shortcut);
+            using (var shortcut = VaeLayers.Conv(conv_shortcut, x)) y.add_(shortcut);
         return y.MoveToOuterDisposeScope();
     }
 }
@@ -59,13 +60,27 @@ internal static class VaeLayers
         nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: stride, padding: padding,
             device: placement.Device, dtype: placement.DType);
 
+    /// <summary>conv(x), timed when a timer is installed.</summary>
+    public static Tensor Conv(Conv2d conv, Tensor x)
+    {
+        using var _ = Timer is null ? default : OpScope.Of(Timer, $"vae conv {conv.in_channels}→{conv.out_channels} k{conv.kernel_size[0]} @{x.shape[2]}²");
+        return conv.forward(x);
+    }
+
     /// <summary>conv(SiLU(norm(x))), with the activation in place on the norm's output.</summary>
     public static Tensor NormSiluConv(GroupNorm norm, Conv2d conv, Tensor x)
     {
-        using var normed = norm.forward(x);
-        nn.functional.silu(normed, inplace: true);
-        return conv.forward(normed);
+        Tensor normed;
+        using (Timer is null ? default : OpScope.Of(Timer, $"vae group norm {x.shape[1]} @{x.shape[2]}²")) normed = norm.forward(x);
+        using (normed)
+        {
+            using (Timer is null ? default : OpScope.Of(Timer, $"vae silu {x.shape[1]} @{x.shape[2]}²")) nn.functional.silu(normed, inplace: true);
+            return Conv(conv, normed);
+        }
     }
+
+    /// <summary>The per-op timer of the decode running on this thread (<see cref="AutoencoderKL.Decode"/>); null for none.</summary>
+    [ThreadStatic] internal static IOpTimer? Timer;
 
     /// <summary>Runs <paramref name="modules"/> in order, freeing each intermediate once the next one exists.</summary>
     public static Tensor Chain(Tensor x, IEnumerable<nn.Module<Tensor, Tensor>> modules)

@@ -37,8 +37,9 @@ public sealed class VaeAttention : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        using var _ = OpScope.Of(VaeLayers.Timer, "vae mid attention");
         long b = x.shape[0], c = x.shape[1], hgt = x.shape[2], wid = x.shape[3];
-        var h = group_norm.forward(x).view(b, c, hgt * wid).transpose(1, 2);                 // [B, HW, C]
+        var h = group_norm.forward(x).reshape(b, c, hgt * wid).transpose(1, 2);              // [B, HW, C]
         var q = to_q.forward(h).unsqueeze(1);                                                // [B, 1, HW, C]
         var k = to_k.forward(h).unsqueeze(1);
         var v = to_v.forward(h).unsqueeze(1);

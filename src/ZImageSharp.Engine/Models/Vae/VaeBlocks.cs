@@ -45,8 +45,10 @@ public sealed class Upsample2D : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var up = nn.functional.interpolate(x, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest); // [B, C, 2H, 2W]
-        return conv.forward(up).MoveToOuterDisposeScope();
+        Tensor up;
+        using (VaeLayers.Timer is null ? default : OpScope.Of(VaeLayers.Timer, $"vae upsample {x.shape[1]} @{x.shape[2]}²"))
+            up = nn.functional.interpolate(x, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest); // [B, C, 2H, 2W]
+        return VaeLayers.Conv(conv, up).MoveToOuterDisposeScope();
     }
 }
 

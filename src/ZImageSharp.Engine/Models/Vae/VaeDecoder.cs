@@ -36,7 +36,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor z)
     {
         using var scope = NewDisposeScope();
-        var h = conv_in.forward(z);
+        var h = VaeLayers.Conv(conv_in, z);
         var wide = VaeLayers.Chain(h, up_blocks.Cast<nn.Module<Tensor, Tensor>>().Prepend(mid_block));
         h.Dispose();
         return VaeLayers.NormSiluConv(conv_norm_out, conv_out, wide).MoveToOuterDisposeScope();

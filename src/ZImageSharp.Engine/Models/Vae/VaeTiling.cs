@@ -39,7 +39,7 @@ public static class VaeTiling
     /// <param name="vae">The autoencoder.</param>
     /// <param name="z">VAE latents [B, latent, h, w] (already unscaled).</param>
     /// <returns>[B, out, f·h, f·w] raw decoder output.</returns>
-    public static Tensor DecodeOneByOne(AutoencoderKL vae, Tensor z) => DecodeEach(z, vae.Decode);
+    public static Tensor DecodeOneByOne(AutoencoderKL vae, Tensor z) => DecodeEach(z, x => vae.Decode(x));
 
     /// <summary>Decodes each image of the batch in overlapping tiles. A tile at least as large as the latent gives
     /// exactly <see cref="AutoencoderKL.Decode"/>.</summary>
