@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using TorchSharp;
+using ZImageSharp.Engine.Models.Transformer;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Diagnostics;
@@ -200,7 +201,8 @@ public sealed partial class ReferenceParity
 
     /// <summary>
     /// How a check builds its models and casts its inputs: in the model dtype, or (for the rounding floor) in float32
-    /// with every parameter and floating input rounded to bf16 first.
+    /// with every floating input and every parameter a bf16 model stores in bf16 rounded to bf16 first (the
+    /// transformer's float32 islands, <see cref="ZImageTransformer.KeepsFloat32"/>, stay exact as in the bf16 model).
     /// </summary>
     private sealed record Arithmetic(ScalarType ModelDType, bool RoundToBFloat16)
     {
@@ -216,8 +218,9 @@ public sealed partial class ReferenceParity
         {
             if (!RoundToBFloat16) return;
             using var noGrad = no_grad();
-            foreach (var parameter in module.parameters())
+            foreach (var (name, parameter) in module.named_parameters())
             {
+                if (module is ZImageTransformer && ZImageTransformer.KeepsFloat32(name)) continue;
                 using var rounded = parameter.to(ScalarType.BFloat16).to(ScalarType.Float32);
                 parameter.copy_(rounded);
             }

@@ -43,16 +43,21 @@ internal sealed class ComponentWeights : IDisposable
         Action<IBlockHook?> installHook, ResidencyTarget target, WeightCopier copier, bool storeFp8)
     {
         bool Fp8Eligible(string key, long[] shape) => WeightPrecisionPolicy.StoresAsFp8(component, key, shape.Length);
+        bool KeepsFloat32(string key) => KeepsFloat32For(component, key);
         var names = module.named_parameters().Select(p => p.name).ToList();
         var blockNames = blocks.Select(b => names.Where(n => n.StartsWith(b.Prefix + ".", StringComparison.Ordinal)).ToList()).ToList();
         var inBlocks = blockNames.SelectMany(n => n).ToHashSet(StringComparer.Ordinal);
         var blockResidencies = blocks.Select((b, i) =>
-            new ModuleResidency(module, b.Module, blockNames[i], target, copier, Fp8Eligible, storeFp8)).ToList();
-        var rest = new ModuleResidency(module, module, names.Where(n => !inBlocks.Contains(n)), target, copier, Fp8Eligible, storeFp8);
+            new ModuleResidency(module, b.Module, blockNames[i], target, copier, Fp8Eligible, storeFp8, KeepsFloat32)).ToList();
+        var rest = new ModuleResidency(module, module, names.Where(n => !inBlocks.Contains(n)), target, copier, Fp8Eligible, storeFp8, KeepsFloat32);
         var weights = new ComponentWeights(component, module, rest, blockResidencies, blocks.Select(b => b.Prefix).ToList(), installHook, target);
         weights.MoveModule(target, copier);
         return weights;
     }
+
+    /// <summary>The parameters that stay float32 in every compute dtype: the transformer's float32 islands.</summary>
+    private static bool KeepsFloat32For(Component component, string key) =>
+        component == Component.Transformer && ZImageTransformer.KeepsFloat32(key);
 
     public void InstallHook(IBlockHook? hook) => _installHook(hook);
 
@@ -81,7 +86,7 @@ internal sealed class ComponentWeights : IDisposable
     private void MoveModule(ResidencyTarget target, WeightCopier copier)
     {
         // Every parameter is empty here, so the move copies no data.
-        EmptyModuleMover.Move(Module, target.Device, target.ComputeDType);
+        EmptyModuleMover.Move(Module, target.Device, target.ComputeDType, key => KeepsFloat32For(Component, key));
         foreach (var r in All) r.Rebind(target, copier);
         Target = target;
     }

@@ -19,11 +19,15 @@ internal static class EmptyModuleMover
     private static readonly FieldInfo HandleField = typeof(Tensor).GetField("handle", BindingFlags.Instance | BindingFlags.NonPublic)
         ?? throw new InvalidOperationException("TorchSharp's Tensor has no 'handle' field: this TorchSharp version is not supported.");
 
-    public static void Move(nn.Module module, Device device, ScalarType dtype)
+    /// <param name="keepsFloat32">Parameter names that stay float32 whatever <paramref name="dtype"/> (null: none).</param>
+    public static void Move(nn.Module module, Device device, ScalarType dtype, Func<string, bool>? keepsFloat32 = null)
     {
         if (module.parameters().Any(p => p.numel() != 0))
             throw new InvalidOperationException("Only a module whose parameters are all empty can be moved without copying weights.");
         MoveTree(module, device, dtype);
+        if (keepsFloat32 is null) return;
+        foreach (var (name, parameter) in module.named_parameters())
+            if (keepsFloat32(name)) Swap(parameter, device, ScalarType.Float32);
     }
 
     private static void MoveTree(nn.Module module, Device device, ScalarType dtype)

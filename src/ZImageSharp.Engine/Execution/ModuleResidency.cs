@@ -27,7 +27,7 @@ public sealed class ModuleResidency : IDisposable
     private bool _disposed;
 
     internal ModuleResidency(nn.Module root, nn.Module unit, IEnumerable<string> names, ResidencyTarget target,
-        WeightCopier copier, Func<string, long[], bool> fp8Eligible, bool storeFp8)
+        WeightCopier copier, Func<string, long[], bool> fp8Eligible, bool storeFp8, Func<string, bool>? keepsFloat32 = null)
     {
         _root = root;
         Module = unit;
@@ -38,8 +38,9 @@ public sealed class ModuleResidency : IDisposable
         _entries = names.Select(name =>
         {
             var parameter = parameters[name];
-            var entry = new Entry(name, parameter.shape, fp8Eligible(name, parameter.shape)) { Parameter = parameter };
-            entry.Host = MakeMaster(parameter, entry.Fp8Eligible && storeFp8 ? Fp8 : parameter.dtype, target.IsCuda);
+            bool float32 = keepsFloat32?.Invoke(name) ?? false;
+            var entry = new Entry(name, parameter.shape, !float32 && fp8Eligible(name, parameter.shape), float32) { Parameter = parameter };
+            entry.Host = MakeMaster(parameter, float32 ? ScalarType.Float32 : entry.Fp8Eligible && storeFp8 ? Fp8 : parameter.dtype, target.IsCuda);
             parameter.requires_grad = false;
             using var placeholder = Placeholder(parameter.dtype, parameter.device);
             Repoint(parameter, placeholder);
@@ -53,16 +54,17 @@ public sealed class ModuleResidency : IDisposable
     /// can run only between <see cref="Load"/> and <see cref="Release"/>. Do not call <c>module.to(...)</c> again.
     /// </summary>
     /// <param name="fp8Eligible">Parameter name and shape → whether its master may be stored as fp8 (null: none).</param>
+    /// <param name="keepsFloat32">Parameter names that stay float32 in every compute dtype (null: none).</param>
     public static ModuleResidency Adopt(nn.Module module, ResidencyTarget target, Func<string, long[], bool>? fp8Eligible = null,
-        bool storeFp8 = false)
+        bool storeFp8 = false, Func<string, bool>? keepsFloat32 = null)
     {
         var names = module.named_parameters().Select(p => p.name).ToList();
         var copier = WeightCopier.For(target);
-        var residency = new ModuleResidency(module, module, names, target, copier, fp8Eligible ?? ((_, _) => false), storeFp8)
+        var residency = new ModuleResidency(module, module, names, target, copier, fp8Eligible ?? ((_, _) => false), storeFp8, keepsFloat32)
         {
             _ownsCopier = true,
         };
-        EmptyModuleMover.Move(module, target.Device, target.ComputeDType);
+        EmptyModuleMover.Move(module, target.Device, target.ComputeDType, keepsFloat32);
         residency.Rebind(target, copier);
         return residency;
     }
@@ -95,7 +97,7 @@ public sealed class ModuleResidency : IDisposable
     public long DeviceMastersBytes => _entries.Sum(e => e.DeviceMaster is null ? 0 : Bytes(e.DeviceMaster));
 
     /// <summary>Bytes of one full load in the compute dtype (what <see cref="Load"/> adds without device masters).</summary>
-    public long ComputeBytes => _entries.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b)) * ElementSize(Target.ComputeDType);
+    public long ComputeBytes => _entries.Sum(e => e.Shape.Aggregate(1L, (a, b) => a * b) * ElementSize(DTypeOf(e)));
 
     /// <summary>Points every parameter at a device tensor in the compute dtype: from the device masters when present
     /// (a cast for fp8, an alias otherwise), else copied from the host masters. No-op when loaded.</summary>
@@ -122,7 +124,7 @@ public sealed class ModuleResidency : IDisposable
         using var noGrad = no_grad();
         foreach (var e in _entries)
         {
-            using var placeholder = Placeholder(Target.ComputeDType, Target.Device);
+            using var placeholder = Placeholder(DTypeOf(e), Target.Device);
             Repoint(e.Parameter, placeholder);
             e.LoadedBytes = 0;
         }
@@ -230,7 +232,7 @@ public sealed class ModuleResidency : IDisposable
         foreach (var e in _entries)
         {
             var parameter = parameters[e.Name];
-            if (parameter.device_type != target.Device.type || parameter.dtype != target.ComputeDType)
+            if (parameter.device_type != target.Device.type || parameter.dtype != (e.KeepsFloat32 ? ScalarType.Float32 : target.ComputeDType))
                 throw new InvalidOperationException(
                     $"Parameter '{e.Name}' is {parameter.dtype} on {parameter.device}; the module was expected to be moved to {target}.");
             parameter.requires_grad = false;
@@ -257,9 +259,12 @@ public sealed class ModuleResidency : IDisposable
         _disposed = true;
     }
 
+    /// <summary>The dtype a parameter computes in: the target's, or float32 for the islands kept in float32.</summary>
+    private ScalarType DTypeOf(Entry e) => e.KeepsFloat32 ? ScalarType.Float32 : Target.ComputeDType;
+
     private void PointAt(Entry e, Tensor source)
     {
-        if (source.dtype == Target.ComputeDType)
+        if (source.dtype == DTypeOf(e))
         {
             Repoint(e.Parameter, source);
             // Sharing a master's storage costs nothing extra.
@@ -268,7 +273,7 @@ public sealed class ModuleResidency : IDisposable
         }
         else
         {
-            using var cast = source.to(Target.ComputeDType, Target.Device);
+            using var cast = source.to(DTypeOf(e), Target.Device);
             Repoint(e.Parameter, cast);
             e.LoadedBytes = Bytes(cast);
         }
@@ -303,11 +308,12 @@ public sealed class ModuleResidency : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    private sealed class Entry(string name, long[] shape, bool fp8Eligible)
+    private sealed class Entry(string name, long[] shape, bool fp8Eligible, bool keepsFloat32)
     {
         public string Name { get; } = name;
         public long[] Shape { get; } = shape;
         public bool Fp8Eligible { get; } = fp8Eligible;
+        public bool KeepsFloat32 { get; } = keepsFloat32;
         public Parameter Parameter { get; set; } = null!;
         public Tensor Host { get; set; } = null!;
         public Tensor? DeviceMaster { get; set; }

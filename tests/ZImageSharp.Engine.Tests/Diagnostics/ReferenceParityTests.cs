@@ -26,16 +26,15 @@ public class ReferenceParityTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// bf16 on the CPU holds 2e-2 wherever the fixture allows it. Two kinds of row cannot, and are bounded otherwise:
-    /// where rounding the tiny random model's weights and inputs to bf16 alone (exact float32 compute) already costs
-    /// more than half the tolerance (dit_case0 2.3e-2, pipeline latents 1.2–1.6e-2), the error must stay within 3×
-    /// that floor, i.e. bf16 compute adds no more than a little over what bf16 storage costs; and the VAE's last
-    /// convolution (32 → 3 channels) is left out on the CPU, because libtorch's CPU bf16 conv2d with fewer than 16
-    /// output channels loses 20–50 % (measured on a bare conv2d), which CUDA's kernels do not.
+    /// bf16 on the CPU passes 2e-2 on every row but two, and the transformer rows (DiT and loop latents) keep a margin
+    /// below 1.6e-2 for CUDA's different kernels. The two are the VAE's last convolution (32 → 3 channels), left out on
+    /// the CPU because libtorch's CPU bf16 conv2d with fewer than 16 output channels loses 20–50 % (measured on a bare
+    /// conv2d), which CUDA's kernels do not.
     /// </summary>
     [SkippableFact]
-    public void EveryBFloat16RowStaysWithinTheBoundOnTheCpu()
+    public void EveryBFloat16RowPassesOnTheCpu()
     {
+        const double TransformerMargin = 1.6e-2;
         var rows = RunAll(torch.ScalarType.BFloat16);
         Assert.All(rows, r => Assert.NotNull(r.RoundingFloor));
         foreach (var r in rows)
@@ -46,13 +45,11 @@ public class ReferenceParityTests(ITestOutputHelper output)
                 output.WriteLine($"{r.Set} {r.Output}: {r.RelativeError:E2} (floor {r.RoundingFloor:E2}), not asserted on the CPU");
                 continue;
             }
-            double floor = r.RoundingFloor!.Value;
-            double bound = floor > ReferenceParity.BFloat16Tolerance / 2 ? 3 * floor : ReferenceParity.BFloat16Tolerance;
-            Assert.True(r.RelativeError <= bound, $"{r.Set} {r.Output}: relative error {r.RelativeError:E2} > {bound:E2} (floor {floor:E2})");
+            Assert.True(r.Passed, $"{r.Set} {r.Output}: relative error {r.RelativeError:E2} (floor {r.RoundingFloor:E2})");
+            if (r.Set.StartsWith("dit_", StringComparison.Ordinal) || r.Output.StartsWith("latents_", StringComparison.Ordinal))
+                Assert.True(r.RelativeError <= TransformerMargin,
+                    $"{r.Set} {r.Output}: relative error {r.RelativeError:E2} > {TransformerMargin:E1} (floor {r.RoundingFloor:E2})");
         }
-        // The well-conditioned sets meet the bound as it stands.
-        Assert.All(rows.Where(r => r.Set is "dit_case1" or "qwen3_case0" or "scheduler" || r.Output.StartsWith("enc_", StringComparison.Ordinal)),
-            r => Assert.True(r.Passed, $"{r.Set} {r.Output}: relative error {r.RelativeError:E2}"));
     }
 
     [Fact]

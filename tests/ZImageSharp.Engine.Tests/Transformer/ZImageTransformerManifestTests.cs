@@ -44,7 +44,12 @@ public class ZImageTransformerManifestTests
         Assert.Equal(
             ["noise_refiner.0", "noise_refiner.1", "context_refiner.0", "context_refiner.1", .. Enumerable.Range(0, 30).Select(i => $"layers.{i}")],
             prefixes);
-        Assert.All(model.parameters(), p => Assert.Equal(torch.ScalarType.BFloat16, p.dtype));
+        // The float32 islands: the timestep embedder, every adaLN Linear and the final layer; all else is bf16.
+        Assert.All(model.named_parameters(), p => Assert.Equal(
+            ZImageTransformer.KeepsFloat32(p.name) ? torch.ScalarType.Float32 : torch.ScalarType.BFloat16, p.parameter.dtype));
+        var float32 = model.named_parameters().Where(p => p.parameter.dtype == torch.ScalarType.Float32).ToList();
+        Assert.Equal(1 + 1 + 32 + 2, float32.Count(p => p.name.EndsWith(".weight", StringComparison.Ordinal))); // t_emb 2, final 2, 32 adaLN
+        Assert.Equal(128_078_912L, float32.Sum(p => p.parameter.numel()));                       // 2.1 % of 6,154,908,736
 
         // Every parameter is in exactly one streamable block or in the resident remainder, and the precision-sensitive
         // prefixes name real parameters only: the embedders, pad tokens, final layer, norms and adaLN Linears.

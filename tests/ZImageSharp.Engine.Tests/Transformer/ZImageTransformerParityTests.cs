@@ -41,7 +41,8 @@ public class ZImageTransformerParityTests(ITestOutputHelper output)
     }
 
     /// <summary>The same weights in bfloat16 (the GPU dtype) stay close to the float32 reference: checks the dtype
-    /// plumbing (fp32 islands, casts at entry, pad tokens and norms in the model dtype), not bitwise behaviour.</summary>
+    /// plumbing (fp32 islands with float32 weights, casts at entry, pad tokens and norms in the model dtype, float32
+    /// output), not bitwise behaviour.</summary>
     [SkippableFact]
     public void BFloat16ModelStaysCloseToTheFloat32Reference()
     {
@@ -50,15 +51,16 @@ public class ZImageTransformerParityTests(ITestOutputHelper output)
         using var model = new ZImageTransformer(config, dtype: torch.ScalarType.BFloat16);
         using (var weights = SafetensorsFile.Open(TestData.Reference("dit_weights.safetensors")))
             WeightLoader.LoadInto(model, weights);
-        Assert.All(model.parameters(), p => Assert.Equal(torch.ScalarType.BFloat16, p.dtype));
+        Assert.All(model.named_parameters(), p => Assert.Equal(
+            ZImageTransformer.KeepsFloat32(p.name) ? torch.ScalarType.Float32 : torch.ScalarType.BFloat16, p.parameter.dtype));
 
         using var fixture = SafetensorsFile.Open(TestData.Reference("dit_case1.safetensors"));
         using var scope = torch.NewDisposeScope();
         var outputs = model.forward([fixture.Read("x.0"), fixture.Read("x.1")], fixture.Read("t"), [fixture.Read("cap.0"), fixture.Read("cap.1")]);
         for (int i = 0; i < 2; i++)
         {
-            Assert.Equal(torch.ScalarType.BFloat16, outputs[i].dtype);
-            TensorAssert.Close(outputs[i], fixture.Read($"out.{i}"), $"bf16 dit_case1 out.{i}", output, tolerance: 5e-2);
+            Assert.Equal(torch.ScalarType.Float32, outputs[i].dtype);
+            TensorAssert.Close(outputs[i], fixture.Read($"out.{i}"), $"bf16 dit_case1 out.{i}", output, tolerance: 2e-2);
         }
     }
 

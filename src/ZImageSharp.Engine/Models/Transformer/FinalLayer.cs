@@ -8,7 +8,8 @@ namespace ZImageSharp.Engine.Models.Transformer;
 
 /// <summary>
 /// LayerNorm without affine (eps 1e-6), scaled by <c>1 + Linear(SiLU(adaln))</c> (here the SiLU does come first:
-/// <c>adaLN_modulation.0</c> is the SiLU), then projected to patch vectors.
+/// <c>adaLN_modulation.0</c> is the SiLU), then projected to patch vectors. A float32 island: it computes in float32
+/// on whatever dtype the hidden states come in, and its output (the velocity) is float32 for the scheduler.
 /// </summary>
 public sealed class FinalLayer : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -31,15 +32,19 @@ public sealed class FinalLayer : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <param name="x">[B, S, hidden].</param>
-    /// <param name="adaln">[B, adaLN width].</param>
-    /// <returns>[B, S, out_channels].</returns>
+    /// <param name="x">[B, S, hidden], any float dtype.</param>
+    /// <param name="adaln">[B, adaLN width] float32.</param>
+    /// <returns>[B, S, out_channels] float32.</returns>
     public override Tensor forward(Tensor x, Tensor adaln)
     {
         using var scope = NewDisposeScope();
-        var scale = 1.0 + adaLN_modulation.forward(adaln);                                 // [B, hidden]
-        using var normed = nn.functional.layer_norm(x, [_hiddenSize], null, null, LayerNormEps);
-        using var scaled = normed * scale.unsqueeze(1);
-        return linear.forward(scaled).MoveToOuterDisposeScope();
+        using var activated = nn.functional.silu(adaln.to(ScalarType.Float32));
+        using var modulation = Float32Island.Linear((Linear)adaLN_modulation[1], activated);
+        using var scale = modulation.add_(1.0).unsqueeze(1);                                   // [B, 1, hidden]
+        // Only the image rows reach here, once per forward: the float32 copy of them is transient.
+        using var wide = x.to(ScalarType.Float32);
+        using var normed = nn.functional.layer_norm(wide, [_hiddenSize], null, null, LayerNormEps);
+        normed.mul_(scale);
+        return Float32Island.Linear(linear, normed).MoveToOuterDisposeScope();
     }
 }

@@ -9,6 +9,8 @@ namespace ZImageSharp.Engine.Models.Transformer;
 /// <summary>
 /// Sinusoidal timestep features (float32, cos first) followed by Linear → SiLU → Linear, which produces the adaLN
 /// conditioning vector. <c>mlp.1</c> is the parameter-free SiLU, kept so the indices match the checkpoint.
+/// Everything here is float32 (a float32 island of a bf16 model): the vector conditions every block, so its error
+/// reaches every token (diffusers rounds the features and the MLP to the weight dtype).
 /// </summary>
 public sealed class TimestepEmbedder : nn.Module<Tensor, Tensor>
 {
@@ -30,13 +32,13 @@ public sealed class TimestepEmbedder : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="scaledTime">[B] model time already multiplied by <c>t_scale</c>, float32.</param>
-    /// <returns>[B, outSize] in the dtype of the MLP weights.</returns>
+    /// <returns>[B, outSize] float32.</returns>
     public override Tensor forward(Tensor scaledTime)
     {
         using var scope = NewDisposeScope();
-        var weightDType = mlp.parameters().First().dtype;
-        var frequencies = SinusoidalFeatures(scaledTime).to(weightDType);
-        return mlp.forward(frequencies).MoveToOuterDisposeScope();
+        var hidden = Float32Island.Linear((Linear)mlp[0], SinusoidalFeatures(scaledTime));    // [B, 1024]
+        hidden.silu_();
+        return Float32Island.Linear((Linear)mlp[2], hidden).MoveToOuterDisposeScope();
     }
 
     /// <summary>[B] → [B, 256] = [cos(t·f_k), sin(t·f_k)], f_k = exp(−ln(10000)·k/128), all in float32 as the reference.</summary>

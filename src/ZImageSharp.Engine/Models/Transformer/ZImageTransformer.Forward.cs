@@ -15,7 +15,8 @@ public sealed partial class ZImageTransformer
     /// <param name="latents">Per sample [in_channels, F, H, W] (F = 1 for images; H, W multiples of the patch).</param>
     /// <param name="timesteps">[B] model time t = 1 − σ (0 = pure noise), float32; scaled by t_scale inside.</param>
     /// <param name="captionFeatures">Per sample [L_i, cap_feat_dim] text-encoder features of the real tokens only.</param>
-    /// <returns>Per sample the predicted velocity, shaped like its latent, in the model dtype. The caller owns them.</returns>
+    /// <returns>Per sample the predicted velocity, shaped like its latent, float32 (the final layer is a float32
+    /// island). The caller owns them.</returns>
     public override Tensor[] forward(IReadOnlyList<Tensor> latents, Tensor timesteps, IReadOnlyList<Tensor> captionFeatures)
     {
         CheckInputs(latents, timesteps, captionFeatures);
@@ -35,7 +36,8 @@ public sealed partial class ZImageTransformer
         var captionFrequencies = new Tensor[batch];
         using (OpScope.Of(_profile, "embed + rope tables"))
         {
-            adaln = t_embedder.forward(timesteps.to(ScalarType.Float32, device) * Config.TScale).to(dtype); // [B, A]
+            // Float32 conditioning for every block's adaLN and the final layer (KeepsFloat32).
+            adaln = t_embedder.forward(timesteps.to(ScalarType.Float32, device) * Config.TScale); // [B, A] float32
 
             // Per-sample token sequences (pad-to-32 with learned tokens) and their RoPE frequencies.
             grids = latents.Select(l => new TokenGrid(l, patch, fPatch)).ToArray();

@@ -38,8 +38,9 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
         ffn_norm1 = PlacedNorm.Create(dim, config.NormEps, device, dtype);
         attention_norm2 = PlacedNorm.Create(dim, config.NormEps, device, dtype);
         ffn_norm2 = PlacedNorm.Create(dim, config.NormEps, device, dtype);
+        // A float32 island (ZImageTransformer.KeepsFloat32): its weights stay float32 in every model dtype.
         if (modulated)
-            adaLN_modulation = nn.Sequential(("0", nn.Linear(config.AdaLnEmbedDim, 4L * dim, hasBias: true, device, dtype)));
+            adaLN_modulation = nn.Sequential(("0", nn.Linear(config.AdaLnEmbedDim, 4L * dim, hasBias: true, device, ScalarType.Float32)));
         RegisterComponents();
     }
 
@@ -59,7 +60,7 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
     /// <param name="x">[B, S, dim]; not modified.</param>
     /// <param name="keyMask">[B, 1, 1, S] bool, or null when no sequence in the batch is padded.</param>
     /// <param name="frequencies">[B, S, head_dim/2] complex64.</param>
-    /// <param name="adaln">[B, adaLN width] for modulated blocks; ignored (may be null) otherwise.</param>
+    /// <param name="adaln">[B, adaLN width] float32 for modulated blocks; ignored (may be null) otherwise.</param>
     /// <returns>[B, S, dim].</returns>
     public override Tensor forward(Tensor x, Tensor? keyMask, Tensor frequencies, Tensor? adaln)
     {
@@ -82,25 +83,27 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
         using (OpScope.Of(_timer, "adaLN"))
         {
             // Chunks in checkpoint order: scale_msa, gate_msa, scale_mlp, gate_mlp. Viewed as [B, 2, 2, dim], index
-            // [:, :, 0] holds both scales and [:, :, 1] both gates, so two small kernels produce all four.
-            using var modulation = adaLN_modulation.forward(adaln);
+            // [:, :, 0] holds both scales and [:, :, 1] both gates, so two small kernels produce all four. All in
+            // float32 (B rows only): tanh turns a relative error of a large gate logit into an absolute error of the
+            // gate, which multiplies the whole branch.
+            using var modulation = Float32Island.Linear((Linear)adaLN_modulation[0], adaln);
             using var pairs = modulation.view(modulation.shape[0], 2, 2, -1);                     // [B, 2, 2, dim]
             using var rawScales = pairs.select(2, 0);
             using var rawGates = pairs.select(2, 1);
-            scales = rawScales + 1.0;                                                              // [B, 2, dim]
-            gates = rawGates.tanh();                                                               // [B, 2, dim]
+            scales = rawScales + 1.0;                                                              // [B, 2, dim] float32
+            gates = rawGates.tanh();                                                               // [B, 2, dim] float32
         }
         using var scaleMsa = scales.narrow(1, 0, 1);                                               // [B, 1, dim]
         using var scaleMlp = scales.narrow(1, 1, 1);
         using var gateMsa = gates.narrow(1, 0, 1);
         using var gateMlp = gates.narrow(1, 1, 1);
 
-        // Gated residuals as one addcmul each: x + gate·branch rounded once, where diffusers rounds gate·branch to
-        // bf16 before the add (a difference of at most one bf16 ulp of the sum; identical in float32).
+        // Gated residuals as one in-place addcmul each, computed in float32 (the gate's dtype) and rounded once to the
+        // stream's dtype: x + gate·branch, where diffusers rounds gate·branch to bf16 before the add.
         Tensor residual;
         using (var attentionBranch = Attend(x, scaleMsa, keyMask, frequencies))
         using (OpScope.Of(_timer, "gated residual"))
-            residual = addcmul(x, attentionBranch, gateMsa, 1.0);
+            residual = x.clone().addcmul_(attentionBranch, gateMsa, 1.0);
         using (var ffnBranch = FeedForward(residual, scaleMlp))
         using (OpScope.Of(_timer, "gated residual"))
             residual.addcmul_(ffnBranch, gateMlp, 1.0);
@@ -129,6 +132,7 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
     {
         using var _ = OpScope.Of(_timer, op);
         var normed = norm.forward(x);
+        // In place, a float32 scale on a bf16 tensor is applied in float32 and rounded once.
         return scale is null ? normed : normed.mul_(scale);
     }
 }
