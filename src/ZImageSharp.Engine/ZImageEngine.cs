@@ -20,6 +20,7 @@ namespace ZImageSharp.Engine;
 public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemInfo, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly DeviceThread _deviceThread = new("zimage-device");
     private readonly ZImagePipeline _pipeline;
     private readonly MemoryPlanner _planner;
     private readonly ModelFootprint _footprint;
@@ -94,8 +95,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await Task.Factory.StartNew(() => Generate(request, progress, cancellationToken), cancellationToken,
-                TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+            return await _deviceThread.Run(() => Generate(request, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         finally { _gate.Release(); }
     }
@@ -213,6 +213,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     public void Dispose()
     {
+        _deviceThread.Dispose();
         _placer?.Dispose();
         _pipeline.Models.Dispose();
         _gate.Dispose();
