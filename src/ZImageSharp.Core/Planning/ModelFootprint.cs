@@ -1,14 +1,18 @@
 namespace ZImageSharp.Planning;
 
-/// <summary>Bytes of one checkpoint tensor in each storage the planner considers.</summary>
+/// <summary>Bytes of one checkpoint tensor in each storage the planner considers. "Bf16" and "Fp8" name the
+/// placement's storage; a tensor the placement keeps wider (a float32 island) counts at its real width in both.</summary>
 public sealed record TensorSize(string Key, long Bf16Bytes, long Fp8Bytes)
 {
-    private const int Bf16ElementBytes = 2, Fp8ElementBytes = 1;
+    private const int Float32ElementBytes = 4, Bf16ElementBytes = 2, Fp8ElementBytes = 1;
 
-    /// <summary>Sizes of a tensor of this shape, fp8 only where <see cref="WeightPrecisionPolicy"/> allows it.</summary>
+    /// <summary>Sizes of a tensor of this shape as the engine holds it (<see cref="WeightPrecisionPolicy"/>): float32
+    /// for the transformer's float32 islands, fp8 only where allowed, bf16 otherwise.</summary>
     public static TensorSize FromShape(Component component, string key, IReadOnlyList<long> shape)
     {
         long elements = shape.Aggregate(1L, (product, dimension) => product * dimension);
+        if (WeightPrecisionPolicy.KeepsFloat32(component, key))
+            return new(key, elements * Float32ElementBytes, elements * Float32ElementBytes);
         bool fp8 = WeightPrecisionPolicy.StoresAsFp8(component, key, shape.Count);
         return new(key, elements * Bf16ElementBytes, elements * (fp8 ? Fp8ElementBytes : Bf16ElementBytes));
     }

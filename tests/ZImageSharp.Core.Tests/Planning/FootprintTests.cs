@@ -6,31 +6,62 @@ public class FootprintTests
 {
     private static readonly ModelFootprint Released = ModelFootprint.FromReleasedConfig();
 
-    // Parameter counts from the spec (§2.2, §3.5, §4.2, §8.1); bf16 is two bytes a parameter.
+    // Parameter counts from the spec (§2.2, §3.5, §4.2, §8.1); bf16 is two bytes a parameter, except the transformer's
+    // float32 islands at four: t_embedder 525,568 + final layer 1,232,704 (rest) and 3,947,520 adaLN parameters in each
+    // of the 32 modulated blocks, 128,078,912 in all.
+    private const long IslandParameters = 128_078_912, BlockAdaLnParameters = 3_947_520, RestIslandParameters = 1_758_272;
+
     [Fact]
     public void ReleasedTransformerHasTheSpecParameterCount()
     {
         var dit = Released.Transformer;
-        Assert.Equal(2L * 6_154_908_736, dit.TotalBytes(WeightStorage.Bf16));
+        Assert.Equal(2L * 6_154_908_736 + 2 * IslandParameters, dit.TotalBytes(WeightStorage.Bf16)); // 12,565,975,296
         Assert.Equal(34, dit.Blocks.Count);
         Assert.Equal(["noise_refiner.0", "noise_refiner.1", "context_refiner.0", "context_refiner.1", "layers.0"],
             dit.Blocks.Take(5).Select(b => b.Name));
         Assert.Equal("layers.29", dit.Blocks[^1].Name);
-        Assert.All(dit.Blocks.Where(b => b.Name.StartsWith("layers.")), b => Assert.Equal(2L * 180_910_336, b.Bf16Bytes));
+        Assert.All(dit.Blocks.Where(b => b.Name.StartsWith("layers.") || b.Name.StartsWith("noise_refiner.")),
+            b => Assert.Equal(2L * 180_910_336 + 2 * BlockAdaLnParameters, b.Bf16Bytes)); // 369,715,712
+        // The context refiners are not modulated: no adaLN, no float32.
         Assert.Equal(2L * 176_962_816, dit.Blocks[2].Bf16Bytes);
-        Assert.Equal(2L * 11_852_352, dit.RestBf16Bytes);
+        Assert.Equal(2L * 11_852_352 + 2 * RestIslandParameters, dit.RestBf16Bytes); // 27,221,248
         Assert.Equal(BlockInput.ImageTokens, dit.Blocks[0].Input);
         Assert.Equal(BlockInput.CaptionTokens, dit.Blocks[2].Input);
         Assert.Equal(BlockInput.AllTokens, dit.Blocks[4].Input);
     }
 
     [Fact]
+    public void Float32IslandsAreTheTimestepEmbedderTheAdaLnAndTheFinalLayer()
+    {
+        var islands = ReleasedModelConfig.TransformerTensors()
+            .Where(t => WeightPrecisionPolicy.KeepsFloat32(Component.Transformer, t.Key))
+            .ToList();
+
+        Assert.Equal(IslandParameters, islands.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b)));
+        Assert.Equal(4 + 2 * 32 + 4, islands.Count);
+        Assert.All(islands, t =>
+        {
+            var size = TensorSize.FromShape(Component.Transformer, t.Key, t.Shape);
+            long elements = t.Shape.Aggregate(1L, (a, b) => a * b);
+            Assert.Equal(4 * elements, size.Bf16Bytes);
+            Assert.Equal(4 * elements, size.Fp8Bytes);
+        });
+        // Other components have no islands, whatever their keys look like.
+        Assert.False(WeightPrecisionPolicy.KeepsFloat32(Component.TextEncoder, "t_embedder.mlp.0.weight"));
+        Assert.False(WeightPrecisionPolicy.KeepsFloat32(Component.Vae, "decoder.all_final_layer.weight"));
+    }
+
+    [Fact]
     public void Fp8StoresOnlyTheBlockMatricesAsOneByte()
     {
         var dit = Released.Transformer;
-        // Main block: 176,947,200 attention and feed-forward weights as fp8; 3,963,136 adaLN and norm parameters stay bf16.
-        Assert.Equal(176_947_200L + 2 * 3_963_136L, dit.Blocks[^1].Fp8Bytes);
+        // Main block: 176,947,200 attention and feed-forward weights as fp8; 3,947,520 adaLN parameters in float32 and
+        // 15,616 norm parameters in bf16.
+        Assert.Equal(176_947_200L + 4 * BlockAdaLnParameters + 2 * 15_616L, dit.Blocks[^1].Fp8Bytes); // 192,768,512
+        Assert.Equal(176_947_200L + 2 * 15_616L, dit.Blocks[2].Fp8Bytes);
         Assert.Equal(dit.RestBf16Bytes, dit.RestFp8Bytes);
+        // fp8 saves one byte per element of the 34 blocks' matrices and nothing else: islands cost the same in both.
+        Assert.Equal(34 * 176_947_200L, dit.TotalBytes(WeightStorage.Bf16) - dit.TotalBytes(WeightStorage.Fp8));
         // Qwen3 layer: 100,925,440 projection weights as fp8, 5,376 norm parameters stay bf16; the embedding stays bf16.
         var te = Released.TextEncoder;
         Assert.Equal(100_925_440L + 2 * 5_376L, te.Blocks[0].Fp8Bytes);
@@ -83,6 +114,20 @@ public class FootprintTests
     [InlineData("layers.3.attention_norm1.weight", 1, false)]
     [InlineData("cap_embedder.1.weight", 2, false)]
     [InlineData("all_final_layer.2-1.linear.weight", 2, false)]
-    public void PrecisionPolicyKeepsSensitiveTransformerTensorsInBf16(string key, int rank, bool fp8) =>
+    [InlineData("t_embedder.mlp.0.weight", 2, false)]
+    public void PrecisionPolicyKeepsSensitiveTransformerTensorsOutOfFp8(string key, int rank, bool fp8) =>
         Assert.Equal(fp8, WeightPrecisionPolicy.StoresAsFp8(Component.Transformer, key, rank));
+
+    [Theory]
+    [InlineData("t_embedder.mlp.2.bias", true)]
+    [InlineData("layers.29.adaLN_modulation.0.weight", true)]
+    [InlineData("noise_refiner.1.adaLN_modulation.0.bias", true)]
+    [InlineData("all_final_layer.2-1.adaLN_modulation.1.weight", true)]
+    [InlineData("all_final_layer.2-1.linear.bias", true)]
+    [InlineData("layers.3.attention_norm1.weight", false)]
+    [InlineData("layers.3.feed_forward.w1.weight", false)]
+    [InlineData("cap_embedder.1.weight", false)]
+    [InlineData("x_pad_token", false)]
+    public void Float32IslandsAreNamedByKey(string key, bool float32) =>
+        Assert.Equal(float32, WeightPrecisionPolicy.KeepsFloat32(Component.Transformer, key));
 }

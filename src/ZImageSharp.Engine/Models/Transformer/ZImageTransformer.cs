@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using ZImageSharp.Engine.Models.Common;
+using ZImageSharp.Planning;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -124,12 +125,10 @@ public sealed partial class ZImageTransformer : nn.Module<IReadOnlyList<Tensor>,
     /// gate logit into an absolute error of the gate, which multiplies a whole branch) and the output projection.
     /// On the reference fixtures they carry over half of the bf16 error (docs/model.md, "Precision"), and at the
     /// released size they are 128 M of 6.15 G parameters: 2.1 % of the weights, +257 MB over bf16.
-    /// A placement that stores weights in bf16 or fp8 must keep these in float32.
+    /// A placement that stores weights in bf16 or fp8 must keep these in float32. The rule lives in Core
+    /// (<see cref="WeightPrecisionPolicy.KeepsFloat32"/>) so the memory planner sizes them at four bytes.
     /// </summary>
-    public static bool KeepsFloat32(string key) =>
-        key.StartsWith("t_embedder.", StringComparison.Ordinal)
-        || key.StartsWith("all_final_layer.", StringComparison.Ordinal)
-        || key.Contains(".adaLN_modulation.", StringComparison.Ordinal);
+    public static bool KeepsFloat32(string key) => WeightPrecisionPolicy.KeepsFloat32(Component.Transformer, key);
 
     /// <summary>The dtype the model computes in (that of its weights outside the float32 islands).</summary>
     public ScalarType DType => x_pad_token.dtype;
