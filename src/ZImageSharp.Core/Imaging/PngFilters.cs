@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -11,8 +10,7 @@ namespace ZImageSharp.Imaging;
 /// Encoding predicts every byte from the unfiltered row and the row above only, never from earlier residuals, so each
 /// filter is one SIMD expression over whole vectors, and a row's ragged end is handled by one more vector that overlaps
 /// the previous one (it rewrites the same values). The encoder runs all five filters on every row, which made this
-/// the larger half of encoding time before it was vectorized. The hot methods skip tiered compilation: a process
-/// encodes few images, and their unoptimized first tier runs vector code many times slower than scalar code.
+/// the larger part of encoding time before it was vectorized.
 /// </remarks>
 internal static class PngFilters
 {
@@ -75,7 +73,6 @@ internal static class PngFilters
     };
 
     /// <summary>Sum over <paramref name="bytes"/> of |b| with b read as a signed byte.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static long SumOfAbsoluteSignedBytes(ReadOnlySpan<byte> bytes)
     {
         long sum = 0;
@@ -127,7 +124,6 @@ internal static class PngFilters
     }
 
     /// <summary>output[i] = row[i] − predictor(left, up, upLeft), left and upLeft being 0 for the first pixel.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Filter<TPredictor>(ReadOnlySpan<byte> row, ReadOnlySpan<byte> above, int bpp, Span<byte> output)
         where TPredictor : struct, IPredictor
     {

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
-using System.Runtime.CompilerServices;
 
 namespace ZImageSharp.Imaging;
 
@@ -122,7 +121,6 @@ internal static class PngImageData
 
     /// <summary>Writes each row's filter-type byte and residuals, the filter chosen per row by libpng's default
     /// heuristic: the smallest sum of absolute signed residuals, the lowest filter number on a tie.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // see PngFilters
     private static void FilterRows(ReadOnlySpan<byte> pixels, int stride, int bytesPerPixel, int firstRow, int rows, Span<byte> filtered)
     {
         byte[] scratch = ArrayPool<byte>.Shared.Rent(3 * stride);

@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Runtime.CompilerServices;
 
 namespace ZImageSharp.Imaging;
 
@@ -29,7 +28,6 @@ internal static class PngZlib
     };
 
     /// <summary>Continues the Adler-32 checksum <paramref name="adler"/> over <paramref name="data"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs a few times a process, on megabytes
     public static uint Adler32(uint adler, ReadOnlySpan<byte> data)
     {
         uint a = adler & 0xFFFF, b = adler >> 16;
