@@ -11,9 +11,10 @@ public enum PngColorType : byte
 }
 
 /// <summary>
-/// Writes 8-bit RGB/RGBA PNGs: IHDR, the text chunks, one zlib IDAT (BCL <see cref="ZLibStream"/>), IEND.
+/// Writes 8-bit RGB/RGBA PNGs: IHDR, the text chunks, the IDAT chunks of one zlib stream, IEND.
 /// Rows are filtered with libpng's default heuristic (per row, the filter with the smallest sum of absolute
-/// signed residuals), which makes generated images noticeably smaller than unfiltered ones at little cost.
+/// signed residuals), which makes generated images noticeably smaller than unfiltered ones at little cost;
+/// large images are filtered and deflated in bands on several cores (see <see cref="PngImageData"/>).
 /// </summary>
 public static class PngEncoder
 {
@@ -38,9 +39,12 @@ public static class PngEncoder
                 $"A {width}x{height} {colorType} image needs {expected} bytes of pixels; got {pixels.Length}.", nameof(pixels));
 
         var textChunks = (text ?? []).Select(t => t.ToChunk()).ToList();
-        byte[] imageData = CompressRows(pixels, width * channels, height, channels, compression);
+        PngChunkData[] imageData = PngImageData.Compress(pixels, width * channels, height, channels, compression);
 
-        using var png = new MemoryStream(imageData.Length + 1024);
+        const int ChunkOverhead = 12; // length, type, CRC
+        int size = Signature.Length + ChunkOverhead + 13 + textChunks.Sum(c => ChunkOverhead + c.Data.Length)
+            + imageData.Sum(c => ChunkOverhead + c.Length) + ChunkOverhead;
+        using var png = new MemoryStream(size);
         png.Write(Signature);
 
         Span<byte> header = stackalloc byte[13];
@@ -55,9 +59,11 @@ public static class PngEncoder
 
         foreach (var (type, data) in textChunks)
             WriteChunk(png, type, data);
-        WriteChunk(png, "IDAT", imageData);
+        foreach (var chunk in imageData)
+            WriteChunk(png, "IDAT"u8, chunk.Buffer.AsSpan(0, chunk.Length), chunk.Crc);
         WriteChunk(png, "IEND", []);
-        return png.ToArray();
+        // The stream was sized exactly, so its buffer is the file: no copy of megabytes at the end.
+        return png.Length == png.Capacity ? png.GetBuffer() : png.ToArray();
     }
 
     /// <summary>Returns <paramref name="png"/> with <paramref name="text"/> added just before its image data (where
@@ -88,126 +94,22 @@ public static class PngEncoder
         _ => throw new ArgumentOutOfRangeException(nameof(colorType), colorType, "Only RGB and RGBA (8 bits a sample) are written."),
     };
 
-    private static byte[] CompressRows(ReadOnlySpan<byte> pixels, int stride, int height, int bytesPerPixel, CompressionLevel compression)
+    private static void WriteChunk(Stream png, string type, ReadOnlySpan<byte> data)
     {
-        using var compressed = new MemoryStream(pixels.Length / 2 + 64);
-        using (var zlib = new ZLibStream(compressed, compression, leaveOpen: true))
-        {
-            // One filtered row: the filter-type byte, then the residuals.
-            var best = new byte[stride + 1];
-            var candidate = new byte[stride + 1];
-            var zeroRow = new byte[stride];
-            for (int y = 0; y < height; y++)
-            {
-                var row = pixels.Slice(y * stride, stride);
-                var above = y == 0 ? zeroRow : pixels.Slice((y - 1) * stride, stride);
-                long bestScore = long.MaxValue;
-                for (byte filter = 0; filter <= 4; filter++)
-                {
-                    long score = PngFilters.Apply(filter, row, above, bytesPerPixel, candidate.AsSpan(1));
-                    if (score < bestScore)
-                    {
-                        bestScore = score;
-                        candidate[0] = filter;
-                        (best, candidate) = (candidate, best);
-                    }
-                }
-                zlib.Write(best);
-            }
-        }
-        return compressed.ToArray();
+        Span<byte> typeBytes = stackalloc byte[4];
+        for (int i = 0; i < 4; i++)
+            typeBytes[i] = (byte)type[i];
+        WriteChunk(png, typeBytes, data, Crc32.Finish(Crc32.Update(Crc32.Update(Crc32.Initial, typeBytes), data)));
     }
 
-    private static void WriteChunk(Stream png, string type, ReadOnlySpan<byte> data)
+    private static void WriteChunk(Stream png, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data, uint crc)
     {
         Span<byte> word = stackalloc byte[4];
         BinaryPrimitives.WriteInt32BigEndian(word, data.Length);
         png.Write(word);
-
-        Span<byte> typeBytes = stackalloc byte[4];
-        for (int i = 0; i < 4; i++)
-            typeBytes[i] = (byte)type[i];
-        png.Write(typeBytes);
+        png.Write(type);
         png.Write(data);
-
-        uint crc = Crc32.Finish(Crc32.Update(Crc32.Update(Crc32.Initial, typeBytes), data));
         BinaryPrimitives.WriteUInt32BigEndian(word, crc);
         png.Write(word);
-    }
-}
-
-/// <summary>The five PNG row filters (PNG spec section 9) and their inverses.</summary>
-internal static class PngFilters
-{
-    /// <summary>Filters <paramref name="row"/> into <paramref name="output"/> and returns the sum of the residuals
-    /// taken as signed bytes (libpng's "minimum sum of absolute differences" heuristic).</summary>
-    public static long Apply(byte filter, ReadOnlySpan<byte> row, ReadOnlySpan<byte> above, int bpp, Span<byte> output)
-    {
-        // One loop per filter: the encoder runs all five on every row, so no per-byte dispatch.
-        switch (filter)
-        {
-            case 0:
-                row.CopyTo(output);
-                break;
-            case 1:
-                row[..bpp].CopyTo(output);
-                for (int i = bpp; i < row.Length; i++)
-                    output[i] = (byte)(row[i] - row[i - bpp]);
-                break;
-            case 2:
-                for (int i = 0; i < row.Length; i++)
-                    output[i] = (byte)(row[i] - above[i]);
-                break;
-            case 3:
-                for (int i = 0; i < bpp; i++)
-                    output[i] = (byte)(row[i] - (above[i] >> 1));
-                for (int i = bpp; i < row.Length; i++)
-                    output[i] = (byte)(row[i] - ((row[i - bpp] + above[i]) >> 1));
-                break;
-            default:
-                for (int i = 0; i < bpp; i++)
-                    output[i] = (byte)(row[i] - above[i]); // Paeth with no left neighbour predicts "up"
-                for (int i = bpp; i < row.Length; i++)
-                    output[i] = (byte)(row[i] - Paeth(row[i - bpp], above[i], above[i - bpp]));
-                break;
-        }
-
-        long score = 0;
-        foreach (byte residual in output[..row.Length])
-        {
-            int signed = (sbyte)residual;
-            score += signed < 0 ? -signed : signed; // not Math.Abs, which throws on -128
-        }
-        return score;
-    }
-
-    /// <summary>Undoes <paramref name="filter"/> in place on <paramref name="row"/>.</summary>
-    public static void Reverse(byte filter, Span<byte> row, ReadOnlySpan<byte> above, int bpp)
-    {
-        if (filter > 4)
-            throw new InvalidDataException($"The PNG uses row filter {filter}; only filters 0-4 exist.");
-        for (int i = 0; i < row.Length; i++)
-        {
-            int left = i >= bpp ? row[i - bpp] : 0;
-            int up = above[i];
-            int upLeft = i >= bpp ? above[i - bpp] : 0;
-            row[i] = (byte)(row[i] + Predict(filter, left, up, upLeft));
-        }
-    }
-
-    private static int Predict(byte filter, int left, int up, int upLeft) => filter switch
-    {
-        0 => 0,
-        1 => left,
-        2 => up,
-        3 => (left + up) >> 1,
-        _ => Paeth(left, up, upLeft),
-    };
-
-    private static int Paeth(int a, int b, int c)
-    {
-        int p = a + b - c;
-        int pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
-        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
     }
 }
