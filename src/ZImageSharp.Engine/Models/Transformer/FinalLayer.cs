@@ -14,6 +14,7 @@ namespace ZImageSharp.Engine.Models.Transformer;
 public sealed class FinalLayer : nn.Module<Tensor, Tensor, Tensor>
 {
     private const double LayerNormEps = 1e-6;
+    private const long RowsPerChunk = 2048;
     private readonly long _hiddenSize;
 
 #pragma warning disable IDE1006 // field names are the checkpoint keys
@@ -41,10 +42,18 @@ public sealed class FinalLayer : nn.Module<Tensor, Tensor, Tensor>
         using var activated = nn.functional.silu(adaln.to(ScalarType.Float32));
         using var modulation = Float32Island.Linear((Linear)adaLN_modulation[1], activated);
         using var scale = modulation.add_(1.0).unsqueeze(1);                                   // [B, 1, hidden]
-        // Only the image rows reach here, once per forward: the float32 copy of them is transient.
-        using var wide = x.to(ScalarType.Float32);
-        using var normed = nn.functional.layer_norm(wide, [_hiddenSize], null, null, LayerNormEps);
-        normed.mul_(scale);
-        return Float32Island.Linear(linear, normed).MoveToOuterDisposeScope();
+        // The float32 copies of the rows are made RowsPerChunk rows at a time, so this layer never holds more than
+        // two such chunks (63 MB): all rows at once would be 0.5 GB at 2048², above what the activation model allows.
+        long rows = x.shape[1];
+        var parts = new List<Tensor>();
+        for (long start = 0; start < rows; start += RowsPerChunk)
+        {
+            using var part = x.narrow(1, start, Math.Min(RowsPerChunk, rows - start));
+            using var wide = part.to(ScalarType.Float32);
+            using var normed = nn.functional.layer_norm(wide, [_hiddenSize], null, null, LayerNormEps);
+            normed.mul_(scale);
+            parts.Add(Float32Island.Linear(linear, normed));                                  // [B, chunk, out]
+        }
+        return (parts.Count == 1 ? parts[0] : cat(parts, 1)).MoveToOuterDisposeScope();
     }
 }

@@ -91,19 +91,22 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
             using var rawScales = pairs.select(2, 0);
             using var rawGates = pairs.select(2, 1);
             scales = rawScales + 1.0;                                                              // [B, 2, dim] float32
-            gates = rawGates.tanh();                                                               // [B, 2, dim] float32
+            // The gate is rounded to the stream's dtype once, after the float32 tanh: then the first gated residual
+            // is one out-of-place addcmul in that dtype (a float32 gate would make it float32, or cost a copy).
+            using var gates32 = rawGates.tanh();                                                   // [B, 2, dim] float32
+            gates = gates32.to(x.dtype);                                                           // [B, 2, dim]
         }
         using var scaleMsa = scales.narrow(1, 0, 1);                                               // [B, 1, dim]
         using var scaleMlp = scales.narrow(1, 1, 1);
         using var gateMsa = gates.narrow(1, 0, 1);
         using var gateMlp = gates.narrow(1, 1, 1);
 
-        // Gated residuals as one in-place addcmul each, computed in float32 (the gate's dtype) and rounded once to the
-        // stream's dtype: x + gate·branch, where diffusers rounds gate·branch to bf16 before the add.
+        // Gated residuals as one addcmul each: x + gate·branch rounded once, where diffusers rounds gate·branch to
+        // bf16 before the add (a difference of at most one bf16 ulp of the sum; identical in float32).
         Tensor residual;
         using (var attentionBranch = Attend(x, scaleMsa, keyMask, frequencies))
         using (OpScope.Of(_timer, "gated residual"))
-            residual = x.clone().addcmul_(attentionBranch, gateMsa, 1.0);
+            residual = addcmul(x, attentionBranch, gateMsa, 1.0);
         using (var ffnBranch = FeedForward(residual, scaleMlp))
         using (OpScope.Of(_timer, "gated residual"))
             residual.addcmul_(ffnBranch, gateMlp, 1.0);
