@@ -113,7 +113,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
         bool Degrade(GenerationPhase phase, Exception error, int attempt)
         {
-            TraceOutOfMemory(phase, plan);
+            TraceOutOfMemory(phase, error, plan);
             var next = _planner.Degrade(plan, PlannedPlacement.ToPlanPhase(phase) ?? PlanPhase.Decode);
             if (next is null)
             {
@@ -151,13 +151,14 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     /// <summary>With ZIMAGE_TRACE=1: which phase ran out, and where the device's memory was at that moment (the
     /// pool's own bytes against what the device still had), to tell a planning error from memory outside the pool.</summary>
-    private void TraceOutOfMemory(GenerationPhase phase, MemoryPlan plan)
+    private void TraceOutOfMemory(GenerationPhase phase, Exception error, MemoryPlan plan)
     {
         if (!PhaseTrace.Enabled || Device.Memory is not { } probe) return;
         var pool = probe.Pool();
         var device = probe.DeviceMemory();
         Console.Error.WriteLine($"[trace] out of memory in {phase}: pool allocated {pool.AllocatedBytes >> 20} MiB, peak {pool.PeakAllocatedBytes >> 20} MiB, "
-            + $"reserved {pool.ReservedBytes >> 20} MiB; device free {device.FreeBytes >> 20} MiB of {device.TotalBytes >> 20} MiB; plan: {plan.Summary}");
+            + $"reserved {pool.ReservedBytes >> 20} MiB (after the trim); device free {device.FreeBytes >> 20} MiB of {device.TotalBytes >> 20} MiB; "
+            + $"plan: {plan.Summary}; error: {error.Message.ReplaceLineEndings(" ")}");
     }
 
     public PlanReport Plan(GenerationRequest request) => BuildPlan(request).ToReport();

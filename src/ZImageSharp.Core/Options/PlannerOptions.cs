@@ -21,6 +21,14 @@ public sealed record PlannerOptions
     /// <summary>Fraction added to every predicted activation size: the measurements are one run of one allocator.</summary>
     public double ActivationHeadroomFraction { get; init; } = 0.15;
 
+    /// <summary>
+    /// Extra room a phase with streamed weights keeps free, as a fraction of its activation bytes. Block copies of
+    /// ~370 MB are allocated and freed between the activations of every block, and the CUDA pool cannot always fit a
+    /// large activation into the gaps they leave: on the H100 at 2048² an 8 GiB plan ran out with 7.14 GiB allocated
+    /// and a 321 MiB request, the pool holding ~0.7 GiB it could not use (docs/benchmarks.md, 2026-11-27).
+    /// </summary>
+    public double StreamingFragmentationFraction { get; init; } = 0.5;
+
     /// <summary>Blocks copied ahead of the one being computed when weights are streamed (1 = double buffering).</summary>
     public int PrefetchDepthBlocks { get; init; } = 1;
 
@@ -77,6 +85,8 @@ public sealed record PlannerOptions
         NotNegative(nameof(DegradeMinimumStepBytes), DegradeMinimumStepBytes);
         if (!double.IsFinite(ActivationHeadroomFraction) || ActivationHeadroomFraction < 0 || ActivationHeadroomFraction > 4)
             errors.Add($"{nameof(ActivationHeadroomFraction)} must be between 0 and 4 (got {Format(ActivationHeadroomFraction)}).");
+        if (!double.IsFinite(StreamingFragmentationFraction) || StreamingFragmentationFraction < 0 || StreamingFragmentationFraction > 4)
+            errors.Add($"{nameof(StreamingFragmentationFraction)} must be between 0 and 4 (got {Format(StreamingFragmentationFraction)}).");
         if (!double.IsFinite(Fp8TimePenaltyFraction) || Fp8TimePenaltyFraction < 0 || Fp8TimePenaltyFraction > 1)
             errors.Add($"{nameof(Fp8TimePenaltyFraction)} must be between 0 and 1 (got {Format(Fp8TimePenaltyFraction)}).");
         if (PrefetchDepthBlocks < 1 || PrefetchDepthBlocks > 4)

@@ -88,11 +88,13 @@ internal sealed class WeightOption
         }
         long buffers = (1 + options.PrefetchDepthBlocks) * (footprint.LargestBlockBytes(WeightStorage.Bf16)
             + (storage == WeightStorage.Fp8 ? footprint.LargestBlockBytes(WeightStorage.Fp8) : 0));
+        // Streamed block copies fragment the pool around the activations (PlannerOptions.StreamingFragmentationFraction).
+        long fragmentation = (long)Math.Ceiling(activationBytes * options.StreamingFragmentationFraction);
         return new()
         {
             Rung = rung, Footprint = footprint, ResidentOrder = order,
             ResidentBytes = residentBytes, ComputeSeconds = computeSeconds, TransferSeconds = transferSeconds,
-            BufferBytes = buffers, ActivationBytes = activationBytes, WorkspaceBytes = workspace,
+            BufferBytes = buffers, ActivationBytes = activationBytes, WorkspaceBytes = workspace + fragmentation,
         };
     }
 
