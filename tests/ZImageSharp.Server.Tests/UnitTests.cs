@@ -18,7 +18,7 @@ public sealed class PngTests
         // IHDR CRC of a 4x3 8-bit RGB image, as zlib's crc32 computes it.
         Assert.Equal(0x3B963991u, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(29)));
 
-        byte[] tagged = PngEncoder.InsertText(png, [new PngText(ImageFiles.ParametersKeyword, "猫 in the rain\nSteps: 8")]);
+        byte[] tagged = PngEncoder.InsertText(png, [new PngText(ImageParameters.InfotextKeyword, "猫 in the rain\nSteps: 8")]);
         Assert.Equal("猫 in the rain\nSteps: 8", PngReader.Read(tagged).GetText("parameters"));
         Assert.Equal(png.Length + 12 + "parameters".Length + 5 + "猫 in the rain\nSteps: 8"u8.Length, tagged.Length);
         Assert.True(tagged.AsSpan(tagged.Length - 12).SequenceEqual(png.AsSpan(png.Length - 12))); // IEND stays last

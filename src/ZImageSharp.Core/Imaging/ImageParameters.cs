@@ -31,6 +31,25 @@ public sealed record ImageParameters
     public IReadOnlyList<KeyValuePair<string, string>> Extra { get; init; } = [];
 
     /// <summary>
+    /// What one image of <paramref name="request"/> records: the engine writes it into the PNG, and the server uses it
+    /// for A1111's <c>infotexts</c> and for images that arrive without it. The sampler is named as A1111 names it
+    /// ("euler" → "Euler"); a shift other than the model's default is an extra field.
+    /// </summary>
+    public static ImageParameters For(Contracts.GenerationRequest request, long seed, int width, int height, string model) => new()
+    {
+        Prompt = request.Prompt,
+        NegativePrompt = request.NegativePrompt,
+        Steps = request.Steps,
+        Sampler = request.Sampler.Equals("euler", StringComparison.OrdinalIgnoreCase) ? "Euler" : request.Sampler,
+        CfgScale = request.GuidanceScale,
+        Seed = seed,
+        Width = width,
+        Height = height,
+        Model = model,
+        Extra = request.Shift is { } shift ? [new("Shift", shift.ToString(CultureInfo.InvariantCulture))] : [],
+    };
+
+    /// <summary>
     /// The A1111 infotext, built as <c>create_infotext</c> in stable-diffusion-webui modules/processing.py does:
     /// the prompt, a "Negative prompt: …" line only when there is one, then "Steps: 8, Sampler: Euler, CFG scale: 0,
     /// Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo" and the extras. A value holding ',', ':' or a line feed is

@@ -119,18 +119,7 @@ public sealed class ZImagePipeline(ZImageModels models)
         Report(GenerationPhase.Png, 0, request.Count);
         var images = phases.Run(GenerationPhase.Png, () => pixels.Select((image, i) =>
         {
-            var parameters = new ImageParameters
-            {
-                Prompt = request.Prompt,
-                NegativePrompt = request.NegativePrompt,
-                Steps = request.Steps,
-                Sampler = "Euler",
-                CfgScale = request.GuidanceScale,
-                Seed = seed + i,
-                Width = image.Width,
-                Height = image.Height,
-                Model = Models.Name,
-            };
+            var parameters = ImageParameters.For(request, seed + i, image.Width, image.Height, Models.Name);
             var png = PngEncoder.Encode(image.Pixels, image.Width, image.Height, PngColorType.Rgb, parameters.ToPngText());
             return new GeneratedImage(png, seed + i, image.Width, image.Height);
         }).ToList());

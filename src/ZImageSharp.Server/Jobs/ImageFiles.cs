@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.Options;
 using ZImageSharp.Contracts;
 using ZImageSharp.Imaging;
@@ -11,8 +10,6 @@ namespace ZImageSharp.Server.Jobs;
 /// so a crash never leaves half an image, and a job re-run after a crash simply overwrites its own files.</summary>
 internal sealed class ImageFiles
 {
-    public const string ParametersKeyword = "parameters";
-
     public ImageFiles(IOptions<ZImageServerOptions> options)
     {
         Folder = Path.Combine(options.Value.ResolvedDataDirectory, "images");
@@ -30,12 +27,8 @@ internal sealed class ImageFiles
         {
             var image = result.Images[index];
             byte[] png = image.Png;
-            if (PngReader.Read(png).GetText(ParametersKeyword) is null)
-            {
-                // NUL separates a text chunk's fields, so a prompt holding one is stored with U+FFFD in its place.
-                string parameters = Parameters(job.Request, image, modelName).Replace('\0', '\uFFFD');
-                png = PngEncoder.InsertText(png, [new PngText(ParametersKeyword, parameters)]);
-            }
+            if (PngReader.Read(png).GetText(ImageParameters.InfotextKeyword) is null)
+                png = PngEncoder.InsertText(png, ImageParameters.For(job.Request, image.Seed, image.Width, image.Height, modelName).ToPngText());
             var record = new JobImage(index, image.Seed, image.Width, image.Height, $"{job.Id}-{index}.png");
             string path = PathOf(record);
             string temporary = path + ".tmp";
@@ -52,14 +45,8 @@ internal sealed class ImageFiles
             File.Delete(PathOf(image));
     }
 
-    /// <summary>The text A1111 and most image viewers show: prompt, negative prompt, then one line of settings.</summary>
-    public static string Parameters(GenerationRequest request, GeneratedImage image, string modelName)
-    {
-        var invariant = CultureInfo.InvariantCulture;
-        string negative = string.IsNullOrEmpty(request.NegativePrompt) ? "" : $"\nNegative prompt: {request.NegativePrompt}";
-        string shift = request.Shift is { } s ? string.Create(invariant, $", Shift: {s}") : "";
-        return string.Create(invariant,
-            $"{request.Prompt}{negative}\nSteps: {request.Steps}, Sampler: {request.Sampler}, CFG scale: {request.GuidanceScale}, " +
-            $"Seed: {image.Seed}, Size: {image.Width}x{image.Height}{shift}, Model: {modelName}, Version: ZImageSharp");
-    }
+    /// <summary>The text A1111 and most image viewers show: prompt, negative prompt, then one line of settings
+    /// (Core's <see cref="ImageParameters"/>, the same text the engine writes into its PNGs).</summary>
+    public static string Parameters(GenerationRequest request, GeneratedImage image, string modelName) =>
+        ImageParameters.For(request, image.Seed, image.Width, image.Height, modelName).ToInfotext();
 }

@@ -109,4 +109,16 @@ public class ImageParametersTests
         Assert.Equal(expected with { Extra = [] }, actual with { Extra = [] });
         Assert.Equal(expected.Extra, actual.Extra);
     }
+
+    [Fact]
+    public void ARequestRecordsItsSettingsAsA1111NamesThem()
+    {
+        var request = new ZImageSharp.Contracts.GenerationRequest { Prompt = "a red fox", NegativePrompt = "blurry", Steps = 4, Shift = 2.5f };
+        var parameters = ImageParameters.For(request, seed: 43, width: 512, height: 768, model: "Z-Image-Turbo");
+
+        Assert.Equal("a red fox\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 0, Seed: 43, Size: 512x768, Model: Z-Image-Turbo, Shift: 2.5",
+            parameters.ToInfotext());
+        Assert.Equal(parameters.ToInfotext(), ImageParameters.FromJson(parameters.ToJson()).ToInfotext());
+        Assert.Empty(ImageParameters.For(request with { Shift = null }, 1, 64, 64, "m").Extra);
+    }
 }
