@@ -38,6 +38,20 @@ public sealed class BrowserTests(ITestOutputHelper output)
             await page.Locator("#aspects .chip", new() { HasText = "16:9" }).ClickAsync();
             await Assertions.Expect(page.Locator("#width")).ToHaveValueAsync("1360");
             await Assertions.Expect(page.Locator("#height")).ToHaveValueAsync("768");
+            // The chips and the size menu follow a typed size: a custom ratio checks no chip, a square checks 1:1.
+            await page.Locator("#width").FillAsync("1000");
+            await page.Locator("#height").FillAsync("700");
+            await Assertions.Expect(page.Locator("#aspects .chip[aria-checked=true]")).ToHaveCountAsync(0);
+            await Assertions.Expect(page.Locator("#scale")).ToHaveValueAsync("768");
+            await page.Locator("#width").FillAsync("1440");
+            await page.Locator("#height").FillAsync("1440");
+            await Assertions.Expect(page.Locator("#aspects .chip[aria-checked=true]")).ToHaveTextAsync("1:1");
+            await Assertions.Expect(page.Locator("#scale")).ToHaveValueAsync("1440");
+            await page.Locator("#aspects .chip", new() { HasText = "16:9" }).ClickAsync();
+            await Assertions.Expect(page.Locator("#width")).ToHaveValueAsync("1920");
+            await page.Locator("#scale").SelectOptionAsync("1024");
+            await Assertions.Expect(page.Locator("#width")).ToHaveValueAsync("1360");
+            await Assertions.Expect(page.Locator("#height")).ToHaveValueAsync("768");
             await page.Locator("#prompt").FillAsync("a lighthouse at dusk, oil painting");
             await page.Locator("#seed-dice").ClickAsync();
             await page.Locator("#steps").FillAsync("12");

@@ -84,6 +84,7 @@ function setupForm() {
   }
   $("scale").addEventListener("change", applyPreset);
   for (const id of ["width", "height", "steps", "count"]) $(id).addEventListener("input", schedulePlan);
+  for (const id of ["width", "height"]) $(id).addEventListener("input", syncPresetToSize);
   $("seed-random").addEventListener("change", () => {
     $("seed").disabled = $("seed-random").checked;
     if (!$("seed-random").checked && $("seed").value === "") randomSeed();
@@ -100,15 +101,30 @@ function selectAspect(name) {
   for (const chip of $("aspects").children) chip.setAttribute("aria-checked", String(chip.dataset.aspect === name));
 }
 
-// Width and height for the aspect at about scale² pixels, on the model's size grid.
+// Width and height for the aspect at about scale² pixels, on the model's size grid. With no aspect chosen (a typed
+// custom size), the size menu keeps the typed ratio.
 function applyPreset() {
-  const [, a, b] = ASPECTS.find(([name]) => name === state.aspect);
+  const preset = ASPECTS.find(([name]) => name === state.aspect);
   const base = Number($("scale").value);
   const m = state.limits.size_multiple;
-  const ratio = Math.sqrt(a / b);
+  const ratio = preset ? Math.sqrt(preset[1] / preset[2]) : Math.sqrt(Number($("width").value) / Number($("height").value) || 1);
   $("width").value = Math.min(state.limits.max_size, roundTo(base * ratio, m));
   $("height").value = Math.min(state.limits.max_size, roundTo(base / ratio, m));
   schedulePlan();
+}
+
+// The aspect chips and the size menu follow a typed width and height: the chip whose ratio is within 3% (none for a
+// custom ratio) and the size closest to the typed pixel count.
+function syncPresetToSize() {
+  const w = Number($("width").value), h = Number($("height").value);
+  if (!(w > 0 && h > 0)) return;
+  const match = ASPECTS.find(([, a, b]) => Math.abs(w / h - a / b) / (a / b) < 0.03);
+  selectAspect(match ? match[0] : null);
+  const side = Math.sqrt(w * h);
+  let closest = null;
+  for (const option of $("scale").options)
+    if (!closest || Math.abs(Number(option.value) - side) < Math.abs(Number(closest.value) - side)) closest = option;
+  if (closest) $("scale").value = closest.value;
 }
 
 function randomSeed() {
@@ -139,8 +155,7 @@ function useSettings(request) {
   $("seed-random").checked = request.seed == null;
   $("seed").disabled = request.seed == null;
   $("seed").value = request.seed ?? "";
-  const match = ASPECTS.find(([, a, b]) => Math.abs(a / b - request.width / request.height) < 0.03);
-  if (match) selectAspect(match[0]);
+  syncPresetToSize();
   schedulePlan();
   window.scrollTo({ top: 0, behavior: "smooth" });
   $("prompt").focus();
