@@ -53,7 +53,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             var initial = BuildPlan(new GenerationRequest { Prompt = "" });
             _placer = new ComponentPlacer(models.Transformer, models.TextEncoder, models.Vae, initial,
                 new PlacerOptions(device.Device) { ComputeDType = models.Transformer.DType });
-            _lastPlan = initial.Summary;
+            _lastPlan = DescribePlan(initial);
         }
     }
 
@@ -105,7 +105,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         var plan = BuildPlan(request);
         if (!plan.Fits)
             throw NoFit(plan, request);
-        _lastPlan = plan.Summary;
+        _lastPlan = DescribePlan(plan);
         long seed = request.Seed ?? Random.Shared.NextInt64(0, 1L << 53);
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
@@ -125,7 +125,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             plan = next;
             _placer?.Apply(plan);
             Device.Memory?.Trim();
-            _lastPlan = plan.Summary;
+            _lastPlan = DescribePlan(plan);
             return true;
         }
 
@@ -139,7 +139,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             // Memory does not creep: the pool keeps what this plan's peak needs (so the next request of this size maps
             // nothing new) and hands anything beyond it back to the device.
             Device.Memory?.TrimTo(plan.PredictedPeakBytes);
-            return new GenerationResult(images, runner.Timings, clock.Elapsed, plan.Summary, runner.Recoveries);
+            return new GenerationResult(images, runner.Timings, clock.Elapsed, DescribePlan(plan), runner.Recoveries);
         }
         catch (ZImageException e) when (e.Code == ErrorCode.OutOfMemory)
         {
@@ -159,6 +159,19 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         Console.Error.WriteLine($"[trace] out of memory in {phase}: pool allocated {pool.AllocatedBytes >> 20} MiB, peak {pool.PeakAllocatedBytes >> 20} MiB, "
             + $"reserved {pool.ReservedBytes >> 20} MiB (after the trim); device free {device.FreeBytes >> 20} MiB of {device.TotalBytes >> 20} MiB; "
             + $"plan: {plan.Summary}; error: {error.Message.ReplaceLineEndings(" ")}");
+    }
+
+    /// <summary>
+    /// What a generation under <paramref name="plan"/> does, in one line. On a GPU that is the plan itself. On the CPU
+    /// every component sits in RAM and computes in the engine's dtype; the plan then only describes the card that
+    /// <c>--vram-budget</c> emulates (it still drives phases and recovery), so it is named as such, or left out.
+    /// </summary>
+    public string DescribePlan(MemoryPlan plan)
+    {
+        if (Device.IsCuda) return plan.Summary;
+        string dtype = Models.Transformer.DType == torch.ScalarType.BFloat16 ? "bf16" : "float32";
+        string cpu = $"{plan.Input.Request.Width}x{plan.Input.Request.Height} on the CPU: every component in RAM, {dtype}";
+        return _options.VramBudget is { } budget ? $"{cpu}; plan for the emulated {budget} card: {plan.Summary}" : cpu;
     }
 
     public PlanReport Plan(GenerationRequest request) => BuildPlan(request).ToReport();

@@ -78,7 +78,7 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         using var engine = EngineFactory.Create(settings);
         if (engine.Model.IsDemo)
             AnsiConsole.MarkupLineInterpolated($"[yellow]demo model:[/] {engine.Model.Description}");
-        AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; plan: {engine.Plan(request).Summary}[/]");
+        AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; plan: {engine.DescribePlan(engine.BuildPlan(request))}[/]");
 
         GenerationResult? result = null;
         AnsiConsole.Progress()

@@ -36,6 +36,17 @@ public class RecoveryTests
     }
 
     [Fact]
+    public async Task OnTheCpuThePlanSummarySaysWhatRunsAndWhichCardThePlanEmulates()
+    {
+        using var engine = CreateEngine(new OutOfMemoryInjector(new Dictionary<FaultPoint, int>()));
+        var result = await engine.GenerateAsync(Small, null, CancellationToken.None);
+        Assert.StartsWith("64x64 on the CPU: every component in RAM, float32; plan for the emulated 8.00 GiB card: 64x64 in ", result.PlanSummary);
+
+        using var plain = ZImageEngine.Create(new EngineOptions { Device = "cpu" });
+        Assert.Equal("64x64 on the CPU: every component in RAM, float32", plain.DescribePlan(plain.BuildPlan(Small)));
+    }
+
+    [Fact]
     public async Task WhenNoLeanerPlanIsLeftTheErrorNamesThePhaseAndTheEngineStaysHealthy()
     {
         var faults = new OutOfMemoryInjector(new Dictionary<FaultPoint, int> { [FaultPoint.Denoise] = 100 });
