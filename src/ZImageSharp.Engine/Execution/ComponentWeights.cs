@@ -43,7 +43,7 @@ internal sealed class ComponentWeights : IDisposable
         Action<IBlockHook?> installHook, ResidencyTarget target, WeightCopier copier, bool storeFp8)
     {
         bool Fp8Eligible(string key, long[] shape) => WeightPrecisionPolicy.StoresAsFp8(component, key, shape.Length);
-        bool KeepsFloat32(string key) => KeepsFloat32For(component, key);
+        bool KeepsFloat32(string key) => WeightPrecisionPolicy.KeepsFloat32(component, key);
         var names = module.named_parameters().Select(p => p.name).ToList();
         var blockNames = blocks.Select(b => names.Where(n => n.StartsWith(b.Prefix + ".", StringComparison.Ordinal)).ToList()).ToList();
         var inBlocks = blockNames.SelectMany(n => n).ToHashSet(StringComparer.Ordinal);
@@ -54,10 +54,6 @@ internal sealed class ComponentWeights : IDisposable
         weights.MoveModule(target, copier);
         return weights;
     }
-
-    /// <summary>The parameters that stay float32 in every compute dtype: the transformer's float32 islands.</summary>
-    private static bool KeepsFloat32For(Component component, string key) =>
-        component == Component.Transformer && ZImageTransformer.KeepsFloat32(key);
 
     public void InstallHook(IBlockHook? hook) => _installHook(hook);
 
@@ -86,7 +82,7 @@ internal sealed class ComponentWeights : IDisposable
     private void MoveModule(ResidencyTarget target, WeightCopier copier)
     {
         // Every parameter is empty here, so the move copies no data.
-        EmptyModuleMover.Move(Module, target.Device, target.ComputeDType, key => KeepsFloat32For(Component, key));
+        EmptyModuleMover.Move(Module, target.Device, target.ComputeDType, key => WeightPrecisionPolicy.KeepsFloat32(Component, key));
         foreach (var r in All) r.Rebind(target, copier);
         Target = target;
     }

@@ -124,7 +124,7 @@ public sealed partial class ZImageTransformer : nn.Module<IReadOnlyList<Tensor>,
     /// they produce the conditioning vector, every block's scales and gates (tanh turns the relative error of a large
     /// gate logit into an absolute error of the gate, which multiplies a whole branch) and the output projection.
     /// On the reference fixtures they carry over half of the bf16 error (docs/model.md, "Precision"), and at the
-    /// released size they are 128 M of 6.15 G parameters: 2.1 % of the weights, +257 MB over bf16.
+    /// released size they are 128 M of 6.15 G parameters: 2.1 % of the weights, +256 MB over bf16.
     /// A placement that stores weights in bf16 or fp8 must keep these in float32. The rule lives in Core
     /// (<see cref="WeightPrecisionPolicy.KeepsFloat32"/>) so the memory planner sizes them at four bytes.
     /// </summary>
