@@ -25,7 +25,8 @@ public sealed record PlannerOptions
     /// Extra room a phase with streamed weights keeps free, as a fraction of its activation bytes. Block copies of
     /// ~370 MB are allocated and freed between the activations of every block, and the CUDA pool cannot always fit a
     /// large activation into the gaps they leave: on the H100 at 2048² an 8 GiB plan ran out with 7.14 GiB allocated
-    /// and a 321 MiB request, the pool holding ~0.7 GiB it could not use (docs/benchmarks.md, 2026-11-27).
+    /// and a 321 MiB request while the device had 30 MiB free, so at least 0.8 GiB sat reserved in the pool and unusable
+    /// (docs/benchmarks.md, 2026-11-27).
     /// </summary>
     public double StreamingFragmentationFraction { get; init; } = 0.5;
 

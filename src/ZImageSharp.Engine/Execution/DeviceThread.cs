@@ -5,8 +5,7 @@ namespace ZImageSharp.Engine.Execution;
 /// <summary>
 /// One long-lived thread that runs the engine's generations in order. libtorch keeps per-thread state that is
 /// expensive to build: cuDNN attention execution plans, cuBLAS handles and workspaces. A fresh thread per generation
-/// rebuilt them every time; on the H100 that was about 190 ms in the first denoise step and 110 ms of text encoding
-/// at 1024² (docs/benchmarks.md).
+/// rebuilt them every time; on the H100 that was about 190 ms in the first denoise step at 1024² (docs/benchmarks.md).
 /// </summary>
 public sealed class DeviceThread : IDisposable
 {
