@@ -43,17 +43,33 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         Device = device;
         _pipeline = new ZImagePipeline(models);
         _faults = faults ?? NoFaults.Instance;
-        _planner = new MemoryPlanner(plannerOptions ?? new PlannerOptions());
+        // Sized as it computes: float32 weights and activations at 4 bytes (--dtype fp32), the VAE in its own dtype.
+        var planning = plannerOptions ?? new PlannerOptions
+        {
+            ComputeInFloat32 = models.Transformer.DType == torch.ScalarType.Float32,
+            VaeInFloat32 = models.Vae.parameters().First().dtype == torch.ScalarType.Float32,
+        };
+        if (!options.AllowFp8) planning = planning with { AllowFp8Weights = false };
+        _planner = new MemoryPlanner(planning);
         _footprint = Footprint(models);
         Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default);
         if (device.IsCuda || options.VramBudget is not null)
         {
             // The placer takes every weight into host masters (pinned on CUDA) and puts back on the device what the
             // plan for a default 1024² request says; later requests re-plan and move only what changes.
+            // A checkpoint's modules are still on the meta device: the placer reads each tensor from its file to
+            // where this plan puts it, and nothing else is allocated.
             var initial = BuildPlan(new GenerationRequest { Prompt = "" });
+            if (!initial.Fits && models.Files is not null && !initial.HostFits)
+                throw new NoPlanFitsException(initial.Summary, "host", null);
             _placer = new ComponentPlacer(models.Transformer, models.TextEncoder, models.Vae, initial,
-                new PlacerOptions(device.Device) { ComputeDType = models.Transformer.DType });
+                new PlacerOptions(device.Device) { ComputeDType = models.Transformer.DType }, models.Files);
+            _placer.LoadStaying();
             _lastPlan = DescribePlan(initial);
+        }
+        else if (models.Files is not null)
+        {
+            throw new InvalidOperationException("A model left in its files needs a placer: load it with byPlan only on a GPU or with a --vram-budget.");
         }
     }
 
@@ -77,8 +93,18 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         var dtype = ComputeDType(options, device);
         // The reference decodes in float32; on the GPU bf16 halves the decode's memory at no visible cost.
         var vaeDType = device.IsCuda ? dtype : torch.ScalarType.Float32;
-        var models = ModelFactory.Load(options, device.Device, dtype, vaeDType);
-        return new ZImageEngine(options, device, models, faults);
+        // Where a placer runs (a GPU, an emulated card), a checkpoint is loaded by the plan straight from its files.
+        bool byPlan = device.IsCuda || options.VramBudget is not null;
+        var models = ModelFactory.Load(options, device.Device, dtype, vaeDType, byPlan);
+        try
+        {
+            return new ZImageEngine(options, device, models, faults);
+        }
+        catch
+        {
+            models.Dispose();
+            throw;
+        }
     }
 
     public static torch.ScalarType ComputeDType(EngineOptions options, ComputeDevice device) => options.ComputeDType switch
@@ -182,7 +208,29 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     {
         int captionTokens = Math.Max(1, _pipeline.Models.Tokenizer.EncodePromptIds(request.Prompt ?? "").Length);
         var planRequest = PlannerRequest.From(request, captionTokens);
-        return new PlannerInput(Budget(), _footprint, planRequest, SpeedProfile.Reference);
+        return new PlannerInput(Budget(), _footprint, planRequest, SpeedProfile.Reference)
+        {
+            Host = HostBudgetNow(),
+            WeightsInFiles = Models.Files is not null,
+            ComputeInFloat32 = _planner.Options.ComputeInFloat32,
+        };
+    }
+
+    /// <summary>What the planner may hold in host memory: what the host gives now plus the masters this engine holds
+    /// (a new plan may replace them); with --ram-budget, that budget less what this process holds besides its masters.
+    /// Unbounded where there is nothing to plan host memory for (no placer: the CPU holds the modules as they are).</summary>
+    private HostBudget HostBudgetNow()
+    {
+        if (_placer is null && Models.Files is null) return HostBudget.Unbounded;
+        var host = Host.HostMemoryProbe.Read();
+        long held = _placer?.HostBytes ?? 0;
+        if (_options.RamBudget is { } ram)
+        {
+            long runtime = host is null ? _planner.Options.HostRuntimeBytes : Math.Max(0, host.ProcessResidentBytes - held);
+            return HostBudget.WithAvailable(ram.Bytes - runtime, _planner.Options, $"--ram-budget {ram}");
+        }
+        if (host is null) return HostBudget.Unbounded;
+        return HostBudget.WithAvailable(host.AvailableBytes + held, _planner.Options, host.Source);
     }
 
     /// <summary>What the planner may use: on a GPU the free memory plus what this process already holds (it may be
@@ -206,6 +254,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     private NoPlanFitsException NoFit(MemoryPlan plan, GenerationRequest request)
     {
+        if (!plan.HostFits && plan.Phases.All(p => p.Fits)) return new NoPlanFitsException(plan.Summary, "host", null);
         var tight = plan.TightestPhase;
         var largest = plan.LargestFittingSize;
         return new NoPlanFitsException(
@@ -216,12 +265,14 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     private static ModelFootprint Footprint(ZImageModels models)
     {
-        static IEnumerable<TensorSize> Sizes(Component component, torch.nn.Module module) =>
-            module.named_parameters().Select(p => TensorSize.FromShape(component, p.name, p.parameter.shape));
+        // The VAE's sizes stay 2-byte: the planner widens them itself when the VAE runs in float32.
+        int width = models.Transformer.DType == torch.ScalarType.Float32 ? 4 : 2;
+        static IEnumerable<TensorSize> Sizes(Component component, torch.nn.Module module, int width) =>
+            module.named_parameters().Select(p => TensorSize.FromShape(component, p.name, p.parameter.shape, width));
         return ModelFootprint.FromTensors(
-            Sizes(Component.TextEncoder, models.TextEncoder),
-            Sizes(Component.Transformer, models.Transformer),
-            Sizes(Component.Vae, models.Vae));
+            Sizes(Component.TextEncoder, models.TextEncoder, width),
+            Sizes(Component.Transformer, models.Transformer, width),
+            Sizes(Component.Vae, models.Vae, 2));
     }
 
     public SystemReport Describe()

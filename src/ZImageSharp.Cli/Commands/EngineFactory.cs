@@ -16,6 +16,8 @@ internal static class EngineFactory
         Device = s.Device,
         LibTorchPath = s.LibTorch,
         VramBudget = s.ParsedVramBudget,
+        RamBudget = s.ParsedRamBudget,
+        AllowFp8 = !s.NoFp8,
         ComputeDType = s.DType,
         RandomRealWeights = randomRealWeights || s.RandomWeights,
     };

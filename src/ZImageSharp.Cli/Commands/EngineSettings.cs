@@ -48,14 +48,26 @@ internal class EngineSettings : CommandSettings
     [Description("Plan as if the card had this much memory, e.g. 12GiB. Default: what the card has free. Env: ZIMAGE_VRAM_BUDGET.")]
     public string? VramBudget { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_VRAM_BUDGET");
 
+    [CommandOption("--ram-budget <SIZE>")]
+    [Description("Plan as if this process could use this much host RAM, e.g. 16GiB. Default: what the host gives (MemAvailable, or the cgroup's memory.max). Env: ZIMAGE_RAM_BUDGET.")]
+    public string? RamBudget { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_RAM_BUDGET");
+
+    [CommandOption("--no-fp8")]
+    [Description("Never store weights as fp8 (plans stream bf16 instead: slower, and the image a bf16 plan draws). Env: ZIMAGE_NO_FP8=1.")]
+    public bool NoFp8 { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_NO_FP8") is "1" or "true";
+
     public bool HasCheckpoint => Model is not null || DiffusionModel is not null;
 
     public ByteSize? ParsedVramBudget => VramBudget is null ? null : ByteSize.Parse(VramBudget);
+
+    public ByteSize? ParsedRamBudget => RamBudget is null ? null : ByteSize.Parse(RamBudget);
 
     public override ValidationResult Validate()
     {
         if (VramBudget is not null && !ByteSize.TryParse(VramBudget, out _))
             return ValidationResult.Error($"--vram-budget: '{VramBudget}' is not a size (examples: 12GiB, 8GB, 6144MiB).");
+        if (RamBudget is not null && !ByteSize.TryParse(RamBudget, out _))
+            return ValidationResult.Error($"--ram-budget: '{RamBudget}' is not a size (examples: 16GiB, 32GB).");
         return base.Validate();
     }
 }

@@ -1,7 +1,8 @@
 namespace ZImageSharp.Contracts;
 
 /// <summary>One row of a memory plan: how a phase runs and what it is predicted to cost.</summary>
-public sealed record PhasePlan(string Phase, string Placement, long PredictedPeakBytes, TimeSpan PredictedTime);
+/// <param name="PredictedHostBytes">Host RAM held during the phase (pinned masters, CPU weights, file staging).</param>
+public sealed record PhasePlan(string Phase, string Placement, long PredictedPeakBytes, TimeSpan PredictedTime, long PredictedHostBytes = 0);
 
 /// <summary>The plan for one request on this device, or the reason none fits.</summary>
 public sealed record PlanReport(
@@ -11,7 +12,10 @@ public sealed record PlanReport(
     TimeSpan PredictedTime,
     IReadOnlyList<PhasePlan> Phases,
     ImageSize? LargestFittingSize,
-    string Summary);
+    string Summary,
+    long HostBytes = 0,
+    long? HostBudgetBytes = null,
+    string WeightsPrecision = "bf16");
 
 public readonly record struct ImageSize(int Width, int Height)
 {

@@ -19,6 +19,11 @@ public sealed record EngineOptions
     public string? LibTorchPath { get; init; }
     /// <summary>Plan as if the card had this much memory.</summary>
     public ByteSize? VramBudget { get; init; }
+    /// <summary>Plan as if this process could use this much host RAM in all (a smaller host than this one); the
+    /// default is what the host gives (MemAvailable, or the cgroup's memory.max).</summary>
+    public ByteSize? RamBudget { get; init; }
+    /// <summary>False forbids fp8 weight storage: plans then stream bf16 (slower, but the image of a bf16 plan).</summary>
+    public bool AllowFp8 { get; init; } = true;
     /// <summary>Compute dtype: auto (bf16 on CUDA, fp32 on the CPU), bf16 or fp32.</summary>
     public string ComputeDType { get; init; } = "auto";
     /// <summary>Build the released-size model with random weights (benchmarks, no files needed).</summary>

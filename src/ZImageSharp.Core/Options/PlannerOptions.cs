@@ -45,6 +45,23 @@ public sealed record PlannerOptions
     /// <summary>Decode (and encode) in float32 as the official code does: twice the VAE activations, slower.</summary>
     public bool VaeInFloat32 { get; init; }
 
+    /// <summary>The text encoder and transformer compute in float32 (<c>--dtype fp32</c>): weights and activations are
+    /// sized at 4 bytes per element instead of bf16's 2 (the activation curves were measured in bf16 and are doubled).</summary>
+    public bool ComputeInFloat32 { get; init; }
+
+    /// <summary>Host memory kept free at every moment: the runtime's own growth (request images, the server, the page
+    /// cache that file reads go through).</summary>
+    public long HostReserveBytes { get; init; } = 1 * ByteSize.GiB;
+
+    /// <summary>Host memory the runtime itself takes once started (libtorch, the CUDA context's host side, cuDNN and
+    /// cuBLAS): subtracted by <c>zimage plan</c>, which plans before any of it is loaded. A running engine measures
+    /// its own use instead.</summary>
+    public long HostRuntimeBytes { get; init; } = 3 * ByteSize.GiB;
+
+    /// <summary>Host staging for reading weights from their files (the loader's reused buffer holds the largest tensor
+    /// as stored): counted while a plan reads a component from its file.</summary>
+    public long HostStagingBytes { get; init; } = 1 * ByteSize.GiB;
+
     /// <summary>Allows fp8 e4m3 storage of the text encoder's and transformer's linear weights (bf16 compute).</summary>
     public bool AllowFp8Weights { get; init; } = true;
 
@@ -84,6 +101,9 @@ public sealed record PlannerOptions
         NotNegative(nameof(CudaContextBytes), CudaContextBytes);
         NotNegative(nameof(PhaseWorkspaceBytes), PhaseWorkspaceBytes);
         NotNegative(nameof(DegradeMinimumStepBytes), DegradeMinimumStepBytes);
+        NotNegative(nameof(HostReserveBytes), HostReserveBytes);
+        NotNegative(nameof(HostRuntimeBytes), HostRuntimeBytes);
+        NotNegative(nameof(HostStagingBytes), HostStagingBytes);
         if (!double.IsFinite(ActivationHeadroomFraction) || ActivationHeadroomFraction < 0 || ActivationHeadroomFraction > 4)
             errors.Add($"{nameof(ActivationHeadroomFraction)} must be between 0 and 4 (got {Format(ActivationHeadroomFraction)}).");
         if (!double.IsFinite(StreamingFragmentationFraction) || StreamingFragmentationFraction < 0 || StreamingFragmentationFraction > 4)

@@ -15,6 +15,13 @@ public sealed record ComponentPlacement(
 {
     public WeightStorage Storage => Placement.Storage();
 
+    /// <summary>Released after its phase and read again from the weight files at each load (no host masters for
+    /// its resident part: the host RAM budget did not allow them).</summary>
+    public bool LoadsFromFile { get; init; }
+
+    /// <summary>Host memory this placement holds (pinned masters, or the CPU encoder's weights).</summary>
+    public long HostBytes { get; init; }
+
     public int StreamedBlockCount => Placement.IsStreamed() ? BlockCount - ResidentBlocks.Count : 0;
 
     public string Describe()
@@ -29,7 +36,8 @@ public sealed record ComponentPlacement(
             _ => "on the CPU",
         };
         if (Placement == Placement.Cpu) return how;
-        return how + (StaysLoaded ? ", stays loaded" : ", loaded then released") + $" ({new ByteSize(ResidentWeightBytes)})";
+        return how + (StaysLoaded ? ", stays loaded" : LoadsFromFile ? ", read from its files per phase" : ", loaded then released")
+               + $" ({new ByteSize(ResidentWeightBytes)})";
     }
 }
 
@@ -43,12 +51,17 @@ public sealed record VaePlacement(
     bool Float32,
     long WeightBytes)
 {
+    /// <summary>Released and read again from the weight file at each VAE phase.</summary>
+    public bool LoadsFromFile { get; init; }
+
+    public long HostBytes { get; init; }
+
     public string Describe()
     {
         string how = Mode == VaeDecodeMode.Full
             ? ImagesPerPass == 1 ? "full" : $"full, {ImagesPerPass} images per pass"
             : $"tiled {TileSizePixels} px (overlap {TileOverlapPixels} px)";
-        return how + (Float32 ? ", float32" : ", bf16") + (StaysLoaded ? "" : ", loaded then released");
+        return how + (Float32 ? ", float32" : ", bf16") + (StaysLoaded ? "" : LoadsFromFile ? ", read from its file per phase" : ", loaded then released");
     }
 }
 
@@ -67,6 +80,10 @@ public sealed record PhaseEstimate(
     TimeSpan ComputeTime,
     TimeSpan TransferTime)
 {
+    /// <summary>Host memory held during the phase: the plan's masters, plus staging when this phase reads its
+    /// component from the files.</summary>
+    public long HostBytes { get; init; }
+
     public long PeakBytes => PhaseWeightBytes + StayingWeightBytes + BufferBytes + ActivationBytes + WorkspaceBytes;
 
     public TimeSpan Time => ComputeTime + TransferTime;

@@ -29,7 +29,33 @@ public sealed record MemoryPlan
 
     public long BudgetBytes => Input.Device.PlanningBytes;
 
-    public bool Fits => Phases.All(phase => phase.Fits);
+    /// <summary>Host memory the plan holds: pinned masters, the CPU encoder's weights, staging for file reads.</summary>
+    public long HostBytes { get; init; }
+
+    public long HostBudgetBytes => Input.Host.PlanningBytes;
+
+    public bool HostFits => HostBytes <= HostBudgetBytes;
+
+    /// <summary>Every phase fits the card and the plan fits the host.</summary>
+    public bool Fits => HostFits && Phases.All(phase => phase.Fits);
+
+    /// <summary>The weight precision the plan computes with, as the PNG parameters and the job record name it:
+    /// "bf16", "fp32", or "fp8 e4m3" (with what is stored so) when any weights are stored as fp8.</summary>
+    public string WeightsPrecision
+    {
+        get
+        {
+            var fp8 = new List<string>();
+            if (TextEncoder.Storage == WeightStorage.Fp8) fp8.Add("text encoder");
+            if (Transformer.Storage == WeightStorage.Fp8) fp8.Add("transformer");
+            return fp8.Count == 0 ? ComputeName : $"fp8 e4m3 ({string.Join(" and ", fp8)}; {ComputeName} compute)";
+        }
+    }
+
+    /// <summary>True when any weights are stored as fp8 (the image then differs slightly from a bf16 plan's).</summary>
+    public bool UsesFp8 => TextEncoder.Storage == WeightStorage.Fp8 || Transformer.Storage == WeightStorage.Fp8;
+
+    private string ComputeName => Input.ComputeInFloat32 ? "fp32" : "bf16";
 
     public long PredictedPeakBytes => Phases.Max(phase => phase.PeakBytes);
 
@@ -48,6 +74,13 @@ public sealed record MemoryPlan
         {
             var request = Input.Request;
             string size = $"{request.Width}x{request.Height}";
+            if (!HostFits && Phases.All(phase => phase.Fits))
+            {
+                return $"{size} does not fit this host's memory: even the leanest plan that fits the card holds {new ByteSize(HostBytes)} " +
+                       $"of host RAM ({TextEncoder.Describe()}; {Transformer.Describe()}) but {new ByteSize(HostBudgetBytes)} can be used " +
+                       $"({Input.Host.Source}). Free host memory or raise --ram-budget, allow fp8 weights if they are forbidden, " +
+                       "or use a card with more memory (weights that stay on the card need no host copy).";
+            }
             if (!Fits)
             {
                 var tight = TightestPhase;
@@ -57,7 +90,8 @@ public sealed record MemoryPlan
                 return $"{size} does not fit {new ByteSize(tight.BudgetBytes)}: even at its leanest the {tight.Phase.ReportName()} phase " +
                        $"needs {new ByteSize(tight.PeakBytes)} ({tight.Placement}).{largest}";
             }
-            return $"{size} in {Seconds(PredictedTime)}, peak {new ByteSize(PredictedPeakBytes)} of {new ByteSize(BudgetBytes)}: " +
+            string host = Input.Host.IsBounded ? $", host RAM {new ByteSize(HostBytes)} of {new ByteSize(HostBudgetBytes)}" : "";
+            return $"{size} in {Seconds(PredictedTime)}, peak {new ByteSize(PredictedPeakBytes)} of {new ByteSize(BudgetBytes)}{host}: " +
                    $"text encoder {TextEncoder.Describe()}; transformer {Transformer.Describe()}; VAE {Vae.Describe()}.";
         }
     }
@@ -67,9 +101,12 @@ public sealed record MemoryPlan
         BudgetBytes,
         PredictedPeakBytes,
         PredictedTime,
-        Phases.Select(p => new PhasePlan(p.Phase.ReportName(), p.Placement, p.PeakBytes, p.Time)).ToList(),
+        Phases.Select(p => new PhasePlan(p.Phase.ReportName(), p.Placement, p.PeakBytes, p.Time, p.HostBytes)).ToList(),
         LargestFittingSize,
-        Summary);
+        Summary,
+        HostBytes,
+        Input.Host.IsBounded ? HostBudgetBytes : null,
+        WeightsPrecision);
 
     /// <summary>Returns this plan, or throws <see cref="NoPlanFitsException"/> naming the phase that does not fit.</summary>
     public MemoryPlan EnsureFits()

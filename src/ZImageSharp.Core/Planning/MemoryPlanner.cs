@@ -85,12 +85,18 @@ public sealed class MemoryPlanner
         long budget = input.Device.PlanningBytes;
         long Cap(PlanPhase phase) => caps.TryGetValue(phase, out long cap) ? Math.Min(cap, budget) : budget;
         var phaseCaps = phases.Select(Cap).ToArray();
+        long hostBudget = input.Host.PlanningBytes;
+        // Reading a released component from its files instead of host masters trades time for host memory: only worth
+        // costing when host memory is bounded.
+        bool fileVariants = input.WeightsInFiles && input.Host.IsBounded;
+        IEnumerable<bool> FromFile(PlanRung rung) => fileVariants && !rung.StaysLoaded && rung.Placement != Placement.Cpu ? [false, true] : [false];
+        long staging = input.WeightsInFiles ? _options.HostStagingBytes : 0;
 
-        var encoders = Ladder.TextEncoder.Select(r => TextEncoderOption(r, input)).ToList();
-        var transformers = Ladder.Transformer.Select(r => TransformerOption(r, input)).ToList();
-        var vaes = Ladder.Vae.Where(r => IsDistinct(r, input.Request)).Select(r => VaeOption(r, input)).ToList();
+        var encoders = Ladder.TextEncoder.SelectMany(r => FromFile(r).Select(f => TextEncoderOption(r, input, f))).ToList();
+        var transformers = Ladder.Transformer.SelectMany(r => FromFile(r).Select(f => TransformerOption(r, input, f))).ToList();
+        var vaes = Ladder.Vae.Where(r => IsDistinct(r, input.Request)).SelectMany(r => FromFile(r).Select(f => VaeOption(r, input, f))).ToList();
 
-        Choice? best = null, leanest = null;
+        Choice? best = null, leanest = null, hostLeanest = null;
         var peaks = new long[phases.Length];
         foreach (var vae in vaes)
         foreach (var transformer in transformers)
@@ -99,7 +105,7 @@ public sealed class MemoryPlanner
             Peaks(phases, encoder, 0, transformer, 0, vae, peaks);
             long overflow = peaks.Select((peak, i) => peak - phaseCaps[i]).Max();
             var lean = new Choice(encoder, 0, transformer, 0, vae, encoder.Seconds(0) + transformer.Seconds(0) + vae.DecodeSeconds,
-                overflow, _options.Fp8TimePenaltyFraction);
+                overflow, _options.Fp8TimePenaltyFraction, HostBytes(encoder, 0, transformer, 0, vae, staging));
             if (leanest is null || overflow < leanest.Overflow || (overflow == leanest.Overflow && lean.IsBetterThan(leanest)))
                 leanest = lean;
 
@@ -108,13 +114,28 @@ public sealed class MemoryPlanner
                 int? ke = LargestFittingEncoderChoice(phases, phaseCaps, encoder, transformer, kd, vae, peaks);
                 if (ke is not { } k) continue;
                 var choice = new Choice(encoder, k, transformer, kd, vae,
-                    encoder.Seconds(k) + transformer.Seconds(kd) + VaeSeconds(vae, input.Request), 0, _options.Fp8TimePenaltyFraction);
+                    encoder.Seconds(k) + transformer.Seconds(kd) + VaeSeconds(vae, input.Request), 0, _options.Fp8TimePenaltyFraction,
+                    HostBytes(encoder, k, transformer, kd, vae, staging));
+                // More resident blocks never need more host memory, so the encoder's largest fitting k is also its
+                // best for the host.
+                if (choice.HostBytes > hostBudget)
+                {
+                    if (hostLeanest is null || choice.HostBytes < hostLeanest.HostBytes
+                        || (choice.HostBytes == hostLeanest.HostBytes && choice.IsBetterThan(hostLeanest)))
+                        hostLeanest = choice;
+                    continue;
+                }
                 if (best is null || choice.IsBetterThan(best)) best = choice;
             }
         }
-        var chosen = best ?? leanest!;
+        // Nothing fits: the plan that fits the card with the least host memory when the card is not the problem, else
+        // the one that overflows the card the least.
+        var chosen = best ?? hostLeanest ?? leanest!;
         return Build(input, phases, phaseCaps, caps, chosen);
     }
+
+    private static long HostBytes(WeightOption encoder, int ke, WeightOption transformer, int kd, VaeOption vae, long staging) =>
+        encoder.HostBytes[ke] + transformer.HostBytes[kd] + vae.HostBytes + staging;
 
     /// <summary>The most resident text-encoder blocks that keep every phase within its cap, given the transformer's
     /// choice; null when even none do. Peaks grow by the encoder's resident bytes in its own phase and, when it stays
@@ -163,7 +184,7 @@ public sealed class MemoryPlanner
         vae.DecodeSeconds + vae.LoadSeconds + (request.EncodesImage ? vae.EncodeSeconds + vae.LoadSeconds : 0);
 
     private sealed record Choice(WeightOption Encoder, int EncoderResident, WeightOption Transformer, int TransformerResident,
-        VaeOption Vae, double Seconds, long Overflow, double Fp8Penalty)
+        VaeOption Vae, double Seconds, long Overflow, double Fp8Penalty, long HostBytes)
     {
         private const double SameTimeSeconds = 1e-9;
 
@@ -185,7 +206,10 @@ public sealed class MemoryPlanner
         }
     }
 
-    private WeightOption TextEncoderOption(PlanRung rung, PlannerInput input)
+    /// <summary>Activation curves were measured in bf16; float32 compute doubles every tensor.</summary>
+    private long ComputeWidth(long bytes) => _options.ComputeInFloat32 ? 2 * bytes : bytes;
+
+    private WeightOption TextEncoderOption(PlanRung rung, PlannerInput input, bool fromFile)
     {
         var request = input.Request;
         var footprint = input.Model.TextEncoder;
@@ -193,13 +217,13 @@ public sealed class MemoryPlanner
         if (rung.Placement == Placement.Cpu)
             return WeightOption.Cpu(rung, footprint, request.PromptsEncoded * tokens / input.Speed.CpuTextEncodeTokensPerSecond);
         int layers = Math.Max(1, footprint.Blocks.Count);
-        long activations = WithHeadroom(_activations.TextEncode.Predict(request.PromptsEncoded, tokens));
+        long activations = ComputeWidth(WithHeadroom(_activations.TextEncode.Predict(request.PromptsEncoded, tokens)));
         return WeightOption.Build(rung, footprint, _options, input.Speed, passes: 1,
             passSeconds: request.PromptsEncoded * input.Speed.TextEncode(tokens),
-            blockShare: _ => 1.0 / layers, activations);
+            blockShare: _ => 1.0 / layers, activations, input.WeightsInFiles, fromFile);
     }
 
-    private WeightOption TransformerOption(PlanRung rung, PlannerInput input)
+    private WeightOption TransformerOption(PlanRung rung, PlannerInput input, bool fromFile)
     {
         var request = input.Request;
         var footprint = input.Model.Transformer;
@@ -210,10 +234,10 @@ public sealed class MemoryPlanner
             _ => request.SequenceTokens,
         };
         double allTokens = Math.Max(1, footprint.Blocks.Sum(BlockTokens));
-        long activations = WithHeadroom(_activations.TransformerForward.Predict(request.Batch, request.SequenceTokens));
+        long activations = ComputeWidth(WithHeadroom(_activations.TransformerForward.Predict(request.Batch, request.SequenceTokens)));
         return WeightOption.Build(rung, footprint, _options, input.Speed, passes: request.Steps,
             passSeconds: request.Batch * input.Speed.TransformerForward(request.SequenceTokens),
-            blockShare: block => BlockTokens(block) / allTokens, activations);
+            blockShare: block => BlockTokens(block) / allTokens, activations, input.WeightsInFiles, fromFile);
     }
 
     /// <summary>Skips VAE rungs that would only repeat another: one-at-a-time for one image, tiles as large as the image.</summary>
@@ -223,7 +247,7 @@ public sealed class MemoryPlanner
         _ => rung.TileSizePixels < Math.Max(request.Width, request.Height),
     };
 
-    private VaeOption VaeOption(PlanRung rung, PlannerInput input)
+    private VaeOption VaeOption(PlanRung rung, PlannerInput input, bool fromFile)
     {
         var request = input.Request;
         bool float32 = _options.VaeInFloat32;
@@ -254,8 +278,9 @@ public sealed class MemoryPlanner
                                / (ReleasedModelConfig.VaeScaleFactor * ReleasedModelConfig.VaeScaleFactor) * sizeof(float);
             tileImageBytes = ReleasedModelConfig.ImageChannels * request.Pixels * elementBytes + latentBytes;
         }
+        long hostBytes = input.WeightsInFiles ? (rung.StaysLoaded || fromFile ? 0 : weights) : weights;
         var placement = new VaePlacement(rung.VaeMode, rung.TileSizePixels, _options.VaeTileOverlapPixels, imagesPerPass,
-            rung.StaysLoaded, float32, weights);
+            rung.StaysLoaded, float32, weights) { LoadsFromFile = fromFile, HostBytes = hostBytes };
         return new VaeOption
         {
             Rung = rung,
@@ -267,7 +292,9 @@ public sealed class MemoryPlanner
             WorkspaceBytes = _options.PhaseWorkspaceBytes,
             DecodeSeconds = request.Count * pixelsPerImage / PixelsPerMegapixel * input.Speed.VaeDecodeSecondsPerMegapixel * slowdown,
             EncodeSeconds = pixelsPerImage / PixelsPerMegapixel * input.Speed.VaeEncodeSecondsPerMegapixel * slowdown,
-            LoadSeconds = rung.StaysLoaded ? 0 : weights / input.Speed.HostToDeviceBytesPerSecond,
+            LoadSeconds = rung.StaysLoaded ? 0 : weights / (fromFile ? input.Speed.FileReadBytesPerSecond : input.Speed.HostToDeviceBytesPerSecond),
+            HostBytes = hostBytes,
+            LoadsFromFile = fromFile,
         };
     }
 
@@ -276,17 +303,25 @@ public sealed class MemoryPlanner
 
     private long WithHeadroom(long bytes) => (long)Math.Ceiling(bytes * (1 + _options.ActivationHeadroomFraction));
 
-    private static MemoryPlan Build(PlannerInput input, PlanPhase[] phases, long[] phaseCaps,
+    private MemoryPlan Build(PlannerInput input, PlanPhase[] phases, long[] phaseCaps,
         IReadOnlyDictionary<PlanPhase, long> caps, Choice choice)
     {
         var (encoder, ke, transformer, kd, vae) = (choice.Encoder, choice.EncoderResident, choice.Transformer, choice.TransformerResident, choice.Vae);
         var encoderPlacement = encoder.ToPlacement(ke);
         var transformerPlacement = transformer.ToPlacement(kd);
         var estimates = new List<PhaseEstimate>();
+        long staging = input.WeightsInFiles ? _options.HostStagingBytes : 0;
+        long masters = choice.HostBytes - staging;
+        bool ReadsFiles(PlanPhase phase) => phase switch
+        {
+            PlanPhase.TextEncode => encoder.LoadsFromFile,
+            PlanPhase.Denoise => transformer.LoadsFromFile,
+            _ => vae.LoadsFromFile,
+        };
         for (int i = 0; i < phases.Length; i++)
         {
             var phase = phases[i];
-            estimates.Add(phase switch
+            estimates.Add((phase switch
             {
                 PlanPhase.TextEncode => new PhaseEstimate(phase, "text encoder " + encoderPlacement.Describe(),
                     encoder.ResidentBytes[ke], transformer.Staying(kd) + vae.Staying, encoder.BufferBytes, encoder.ActivationBytes,
@@ -304,7 +339,7 @@ public sealed class MemoryPlanner
                     vae.WeightBytes, encoder.Staying(ke) + transformer.Staying(kd), vae.TileImageBytes, vae.DecodeActivationBytes,
                     vae.WorkspaceBytes, phaseCaps[i],
                     TimeSpan.FromSeconds(vae.DecodeSeconds), TimeSpan.FromSeconds(vae.LoadSeconds)),
-            });
+            }) with { HostBytes = masters + (ReadsFiles(phase) ? staging : 0) });
         }
         return new MemoryPlan
         {
@@ -314,6 +349,7 @@ public sealed class MemoryPlanner
             Vae = vae.Placement,
             Phases = estimates,
             PhaseCaps = new Dictionary<PlanPhase, long>(caps),
+            HostBytes = choice.HostBytes,
         };
     }
 }

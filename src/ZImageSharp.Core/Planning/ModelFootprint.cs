@@ -8,13 +8,15 @@ public sealed record TensorSize(string Key, long Bf16Bytes, long Fp8Bytes)
 
     /// <summary>Sizes of a tensor of this shape as the engine holds it (<see cref="WeightPrecisionPolicy"/>): float32
     /// for the transformer's float32 islands, fp8 only where allowed, bf16 otherwise.</summary>
-    public static TensorSize FromShape(Component component, string key, IReadOnlyList<long> shape)
+    /// <param name="computeElementBytes">Bytes of one element in the compute dtype: 2 for bf16, 4 when the engine
+    /// computes in float32 (<c>--dtype fp32</c>); the "Bf16" size is the compute-dtype size.</param>
+    public static TensorSize FromShape(Component component, string key, IReadOnlyList<long> shape, int computeElementBytes = Bf16ElementBytes)
     {
         long elements = shape.Aggregate(1L, (product, dimension) => product * dimension);
         if (WeightPrecisionPolicy.KeepsFloat32(component, key))
             return new(key, elements * Float32ElementBytes, elements * Float32ElementBytes);
         bool fp8 = WeightPrecisionPolicy.StoresAsFp8(component, key, shape.Count);
-        return new(key, elements * Bf16ElementBytes, elements * (fp8 ? Fp8ElementBytes : Bf16ElementBytes));
+        return new(key, elements * computeElementBytes, elements * (fp8 ? Fp8ElementBytes : computeElementBytes));
     }
 }
 
@@ -83,8 +85,8 @@ public sealed record ModelFootprint(
     }
 
     /// <summary>The released Z-Image-Turbo model (the random-weight case), from the config numbers of the spec.</summary>
-    public static ModelFootprint FromReleasedConfig() => FromTensors(
-        ReleasedModelConfig.TextEncoderTensors().Select(t => TensorSize.FromShape(Component.TextEncoder, t.Key, t.Shape)),
-        ReleasedModelConfig.TransformerTensors().Select(t => TensorSize.FromShape(Component.Transformer, t.Key, t.Shape)),
-        ReleasedModelConfig.VaeTensors().Select(t => TensorSize.FromShape(Component.Vae, t.Key, t.Shape)));
+    public static ModelFootprint FromReleasedConfig(int computeElementBytes = 2) => FromTensors(
+        ReleasedModelConfig.TextEncoderTensors().Select(t => TensorSize.FromShape(Component.TextEncoder, t.Key, t.Shape, computeElementBytes)),
+        ReleasedModelConfig.TransformerTensors().Select(t => TensorSize.FromShape(Component.Transformer, t.Key, t.Shape, computeElementBytes)),
+        ReleasedModelConfig.VaeTensors().Select(t => TensorSize.FromShape(Component.Vae, t.Key, t.Shape, computeElementBytes)));
 }

@@ -3,7 +3,18 @@ namespace ZImageSharp.Planning;
 /// <summary>Everything a plan depends on, as plain data: the device, the weights, the request and measured speeds.</summary>
 public sealed record PlannerInput(DeviceBudget Device, ModelFootprint Model, PlannerRequest Request, SpeedProfile Speed)
 {
-    private static readonly Lazy<ModelFootprint> Released = new(ModelFootprint.FromReleasedConfig);
+    /// <summary>The host memory the plan may hold (unbounded unless given).</summary>
+    public HostBudget Host { get; init; } = HostBudget.Unbounded;
+
+    /// <summary>True when the weights can be read again from their files: a component that stays on the device then
+    /// needs no host copy, and one loaded per phase may be read from the file instead of a pinned master. False for
+    /// models that exist only in memory (the demo, random weights), whose host masters are the only copy.</summary>
+    public bool WeightsInFiles { get; init; }
+
+    /// <summary>The engine computes in float32 (sizes in the footprint are then 4-byte sizes).</summary>
+    public bool ComputeInFloat32 { get; init; }
+
+    private static readonly Lazy<ModelFootprint> Released = new(() => ModelFootprint.FromReleasedConfig());
 
     /// <summary>The released model's footprint and, unless given, the reference (H100) speeds.</summary>
     public static PlannerInput ForReleasedModel(DeviceBudget device, PlannerRequest request, SpeedProfile? speed = null) =>

@@ -16,6 +16,11 @@ internal sealed class WeightOption
     public required long BufferBytes { get; init; }
     public required long ActivationBytes { get; init; }
     public required long WorkspaceBytes { get; init; }
+    /// <summary>Host bytes the placement holds for each k: pinned masters of what is not permanently on the device
+    /// (see <see cref="HostBytesFor"/>), or the CPU encoder's weights.</summary>
+    public required long[] HostBytes { get; init; }
+    /// <summary>Released, and its resident part is read from the weight files at each load instead of host masters.</summary>
+    public bool LoadsFromFile { get; init; }
 
     public int MaxResidentChoice => ResidentBytes.Length - 1;
     public bool OnDevice => Rung.Placement.OnDevice();
@@ -25,14 +30,21 @@ internal sealed class WeightOption
     /// <summary>Costs a rung. <paramref name="passes"/> is how often the component runs per request (denoising steps
     /// for the transformer); <paramref name="passSeconds"/> is one resident bf16 pass, split over the blocks by
     /// <paramref name="blockShare"/>.</summary>
+    /// <param name="weightsInFiles">The weights can be read again from their files (<see cref="PlannerInput.WeightsInFiles"/>).</param>
+    /// <param name="loadsFromFile">Only for released rungs with <paramref name="weightsInFiles"/>: each load reads the
+    /// resident part from the files (no host masters for it, file speed instead of the host link's).</param>
     public static WeightOption Build(PlanRung rung, ComponentFootprint footprint, PlannerOptions options, SpeedProfile speed,
-        int passes, double passSeconds, Func<BlockFootprint, double> blockShare, long activationBytes)
+        int passes, double passSeconds, Func<BlockFootprint, double> blockShare, long activationBytes,
+        bool weightsInFiles = false, bool loadsFromFile = false)
     {
         var placement = rung.Placement;
         if (placement == Placement.Cpu)
             throw new ArgumentException("A CPU rung has no device cost; use Cpu().", nameof(rung));
+        if (loadsFromFile && (rung.StaysLoaded || !weightsInFiles))
+            throw new ArgumentException("Only a released rung of a model in files can load from its files.", nameof(loadsFromFile));
         var storage = placement.Storage();
         double bandwidth = speed.HostToDeviceBytesPerSecond;
+        double loadBandwidth = loadsFromFile ? speed.FileReadBytesPerSecond : bandwidth;
         double Upcast(long bf16, long fp8) => storage == WeightStorage.Fp8 ? (bf16 - fp8) / speed.Fp8UpcastBytesPerSecond : 0;
         double Compute(BlockFootprint b) => passSeconds * blockShare(b) + Upcast(b.Bf16Bytes, b.Fp8Bytes);
         double Transfer(BlockFootprint b) => b.Bytes(storage) / bandwidth;
@@ -51,8 +63,10 @@ internal sealed class WeightOption
                 Rung = rung, Footprint = footprint, ResidentOrder = blocks,
                 ResidentBytes = [total],
                 ComputeSeconds = [passes * computePerPass],
-                TransferSeconds = [rung.StaysLoaded ? 0 : total / bandwidth],
+                TransferSeconds = [rung.StaysLoaded ? 0 : total / loadBandwidth],
                 BufferBytes = scratch, ActivationBytes = activationBytes, WorkspaceBytes = workspace,
+                HostBytes = [HostBytesFor(rung, footprint, total, weightsInFiles, loadsFromFile)],
+                LoadsFromFile = loadsFromFile,
             };
         }
 
@@ -84,7 +98,7 @@ internal sealed class WeightOption
             }
             residentBytes[k] = rest + prefix;
             computeSeconds[k] = passes * computePerPass;
-            transferSeconds[k] = passes * Math.Max(0, hiddenLoss) + (rung.StaysLoaded ? 0 : residentBytes[k] / bandwidth);
+            transferSeconds[k] = passes * Math.Max(0, hiddenLoss) + (rung.StaysLoaded ? 0 : residentBytes[k] / loadBandwidth);
         }
         long buffers = (1 + options.PrefetchDepthBlocks) * (footprint.LargestBlockBytes(WeightStorage.Bf16)
             + (storage == WeightStorage.Fp8 ? footprint.LargestBlockBytes(WeightStorage.Fp8) : 0));
@@ -95,15 +109,36 @@ internal sealed class WeightOption
             Rung = rung, Footprint = footprint, ResidentOrder = order,
             ResidentBytes = residentBytes, ComputeSeconds = computeSeconds, TransferSeconds = transferSeconds,
             BufferBytes = buffers, ActivationBytes = activationBytes, WorkspaceBytes = workspace + fragmentation,
+            HostBytes = residentBytes.Select(r => HostBytesFor(rung, footprint, r, weightsInFiles, loadsFromFile)).ToArray(),
+            LoadsFromFile = loadsFromFile,
         };
     }
 
+    /// <summary>
+    /// Host masters a device placement needs. A model that exists only in memory keeps masters of everything (they are
+    /// its only copy; with fp8 storage its exact masters stay beside the fp8 ones, for a return to bf16). A model in
+    /// files needs masters only for what must come back to the device quickly: streamed blocks always (copied every
+    /// pass), the resident part of a released component unless it is read from the files at each load; a component
+    /// that stays on the device needs none (a re-plan reads the files again).
+    /// </summary>
+    internal static long HostBytesFor(PlanRung rung, ComponentFootprint footprint, long residentBytes, bool weightsInFiles, bool loadsFromFile)
+    {
+        var storage = rung.Placement.Storage();
+        long totalBytes = footprint.TotalBytes(storage);
+        if (!weightsInFiles)
+            return storage == WeightStorage.Fp8 ? footprint.TotalBytes(WeightStorage.Bf16) + totalBytes : totalBytes;
+        long streamed = totalBytes - residentBytes;
+        return rung.StaysLoaded || loadsFromFile ? streamed : totalBytes;
+    }
+
     /// <summary>The CPU rung: no device memory, the CPU's time.</summary>
+    /// <summary>The CPU rung: no device memory, the CPU's time; its weights live in host memory.</summary>
     public static WeightOption Cpu(PlanRung rung, ComponentFootprint footprint, double seconds) => new()
     {
         Rung = rung, Footprint = footprint, ResidentOrder = [],
         ResidentBytes = [0], ComputeSeconds = [seconds], TransferSeconds = [0],
         BufferBytes = 0, ActivationBytes = 0, WorkspaceBytes = 0,
+        HostBytes = [footprint.TotalBytes(WeightStorage.Bf16)],
     };
 
     public ComponentPlacement ToPlacement(int k)
@@ -114,7 +149,11 @@ internal sealed class WeightOption
             Placement.Resident or Placement.ResidentFp8 => Footprint.Blocks.Select(b => b.Name).ToList(),
             _ => ResidentOrder.Take(k).OrderBy(b => BlockKey.Order(b.Name)).Select(b => b.Name).ToList(),
         };
-        return new(Footprint.Component, Rung.Placement, Rung.StaysLoaded && OnDevice, resident, Footprint.Blocks.Count, ResidentBytes[k]);
+        return new(Footprint.Component, Rung.Placement, Rung.StaysLoaded && OnDevice, resident, Footprint.Blocks.Count, ResidentBytes[k])
+        {
+            LoadsFromFile = LoadsFromFile,
+            HostBytes = HostBytes[k],
+        };
     }
 }
 
@@ -133,6 +172,9 @@ internal sealed class VaeOption
     public required double EncodeSeconds { get; init; }
     /// <summary>Copy of the weights before each VAE phase when they do not stay loaded.</summary>
     public required double LoadSeconds { get; init; }
+    /// <summary>Host masters of the VAE (see <see cref="WeightOption.HostBytesFor"/>).</summary>
+    public required long HostBytes { get; init; }
+    public bool LoadsFromFile { get; init; }
 
     public long Staying => Rung.StaysLoaded ? WeightBytes : 0;
 }

@@ -31,6 +31,11 @@ public sealed record SpeedProfile
     /// <summary>fp8 weight bytes upcast to bf16 per second (on the compute stream, not hidden).</summary>
     public required double Fp8UpcastBytesPerSecond { get; init; }
 
+    /// <summary>Weight bytes read from their safetensors files and placed per second (page cache or disk, conversion
+    /// included): what loading a component from its file costs when no host copy is kept. Not measured on the
+    /// reference card: 2 GB/s, the warm-cache rate the reader reached on the development machine (platform notes).</summary>
+    public double FileReadBytesPerSecond { get; init; } = 2e9;
+
     /// <summary>Caption tokens per second when the text encoder runs on the CPU.</summary>
     public required double CpuTextEncodeTokensPerSecond { get; init; }
 
@@ -54,6 +59,7 @@ public sealed record SpeedProfile
         Positive(nameof(VaeFloat32Slowdown), VaeFloat32Slowdown);
         Positive(nameof(Fp8UpcastBytesPerSecond), Fp8UpcastBytesPerSecond);
         Positive(nameof(CpuTextEncodeTokensPerSecond), CpuTextEncodeTokensPerSecond);
+        Positive(nameof(FileReadBytesPerSecond), FileReadBytesPerSecond);
         CheckPoints(nameof(TransformerForwardSeconds), TransformerForwardSeconds, errors);
         CheckPoints(nameof(TextEncodeSeconds), TextEncodeSeconds, errors);
         return errors;

@@ -11,9 +11,11 @@ namespace ZImageSharp.Engine.Execution;
 /// Puts the text encoder, transformer and VAE where a <see cref="MemoryPlan"/> says, and moves them around its
 /// phases: a component that does not stay loaded is loaded by <see cref="BeforePhase"/> and released by
 /// <see cref="AfterPhase"/>; streamed placements install a <see cref="BlockStreamer"/> as the model's block hook.
-/// The placer takes the modules' weights as host masters when it is built; from then on the modules run only through
-/// it, and <see cref="Apply(MemoryPlan)"/> switches to another plan (an out-of-memory degrade) without reading the
-/// weights from disk again.
+/// For a model only in memory the placer takes the modules' weights as host masters when it is built, and
+/// <see cref="Apply(MemoryPlan)"/> switches plans from them. For a checkpoint (<see cref="ModelWeightFiles"/>) the
+/// modules are built on the meta device and nothing is allocated that the plan does not place: each tensor goes from
+/// its file to the device, or into a pinned host master only where the plan streams it or reloads it per phase;
+/// another plan reads what it needs from the files again.
 /// </summary>
 public sealed class ComponentPlacer : IDisposable
 {
@@ -27,12 +29,15 @@ public sealed class ComponentPlacer : IDisposable
     /// <param name="textEncoder">Likewise, or null when this placer does not run the text encoder.</param>
     /// <param name="vae">Likewise, or null when this placer does not run the VAE.</param>
     /// <param name="plan">The first plan; its fp8 choices decide which masters are stored as fp8 from the start.</param>
-    public ComponentPlacer(ZImageTransformer transformer, Qwen3Model? textEncoder, AutoencoderKL? vae, MemoryPlan plan, PlacerOptions options)
-        : this(transformer, textEncoder, vae, plan.TextEncoder, plan.Transformer, plan.Vae, options) { }
+    /// <param name="files">The checkpoint's open weight files when the modules were built on the meta device.</param>
+    public ComponentPlacer(ZImageTransformer transformer, Qwen3Model? textEncoder, AutoencoderKL? vae, MemoryPlan plan, PlacerOptions options,
+        ModelWeightFiles? files = null)
+        : this(transformer, textEncoder, vae, plan.TextEncoder, plan.Transformer, plan.Vae, options, files) { }
 
     /// <summary>As the plan overload, with the three placements given directly (tests, tools).</summary>
     public ComponentPlacer(ZImageTransformer transformer, Qwen3Model? textEncoder, AutoencoderKL? vae,
-        ComponentPlacement textEncoderPlacement, ComponentPlacement transformerPlacement, VaePlacement vaePlacement, PlacerOptions options)
+        ComponentPlacement textEncoderPlacement, ComponentPlacement transformerPlacement, VaePlacement vaePlacement, PlacerOptions options,
+        ModelWeightFiles? files = null)
     {
         _options = options;
         var deviceTarget = options.DeviceTarget();
@@ -41,14 +46,14 @@ public sealed class ComponentPlacer : IDisposable
         {
             _components[Component.Transformer] = new PlacedComponent(ComponentWeights.Adopt(Component.Transformer, transformer,
                 transformer.StreamableBlocks, hook => transformer.BlockHook = hook, deviceTarget, _deviceCopier,
-                transformerPlacement.Storage == WeightStorage.Fp8));
+                transformerPlacement.Storage == WeightStorage.Fp8, files?.Transformer));
             if (textEncoder is not null)
                 _components[Component.TextEncoder] = new PlacedComponent(ComponentWeights.Adopt(Component.TextEncoder, textEncoder,
                     textEncoder.StreamableBlocks, hook => textEncoder.LayerHook = hook, TargetFor(textEncoderPlacement),
-                    CopierFor(TargetFor(textEncoderPlacement)), textEncoderPlacement.Storage == WeightStorage.Fp8));
+                    CopierFor(TargetFor(textEncoderPlacement)), textEncoderPlacement.Storage == WeightStorage.Fp8, files?.TextEncoder));
             if (vae is not null)
                 _components[Component.Vae] = new PlacedComponent(ComponentWeights.Adopt(Component.Vae, vae, [], _ => { },
-                    options.DeviceTarget(vaePlacement.Float32), _deviceCopier, storeFp8: false));
+                    options.DeviceTarget(vaePlacement.Float32), _deviceCopier, storeFp8: false, files?.Vae));
             Apply(textEncoderPlacement, transformerPlacement, vaePlacement);
         }
         catch
@@ -68,6 +73,27 @@ public sealed class ComponentPlacer : IDisposable
 
     /// <summary>Bytes of host masters of all components.</summary>
     public long HostBytes => _components.Values.Sum(c => c.Weights.HostBytes);
+
+    /// <summary>Host master bytes of one component (0 when it holds none: it is read from its file).</summary>
+    public long HostBytesOf(Component component) => Get(component).Weights.HostBytes;
+
+    /// <summary>Device bytes of one component now.</summary>
+    public long DeviceBytesOf(Component component)
+    {
+        var c = Get(component);
+        return c.Weights.Target.IsHost ? 0 : c.Weights.DeviceBytes + (c.Streamer?.InFlightBytes ?? 0);
+    }
+
+    /// <summary>Loads every component that stays loaded now (start-up), so the first request does not pay for it.</summary>
+    public void LoadStaying()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (var c in _components.Values)
+        {
+            if (c.Layout is { StaysLoaded: true } && !c.Weights.Target.IsHost && !c.Materialized) Materialize(c);
+            c.Weights.File?.ReleaseStaging();
+        }
+    }
 
     /// <summary>The streamer of a streamed (or resident fp8) placement; null otherwise.</summary>
     public BlockStreamer? StreamerOf(Component component) => Get(component).Streamer;
@@ -89,7 +115,8 @@ public sealed class ComponentPlacer : IDisposable
         if (_components.TryGetValue(Component.TextEncoder, out var te)) Setup(te, LayoutFor(textEncoder, te.Weights));
         Setup(_components[Component.Transformer], LayoutFor(transformer, _components[Component.Transformer].Weights));
         if (_components.TryGetValue(Component.Vae, out var v))
-            Setup(v, new Layout(_options.DeviceTarget(vae.Float32), false, [], vae.StaysLoaded));
+            Setup(v, new Layout(_options.DeviceTarget(vae.Float32), false, [], vae.StaysLoaded, vae.LoadsFromFile));
+        foreach (var c in _components.Values) c.Weights.File?.ReleaseStaging();
     }
 
     /// <summary>Brings the phase's component onto the device if it is not there, and starts the first block copy of a
@@ -98,7 +125,11 @@ public sealed class ComponentPlacer : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var c = Get(ComponentOf(phase));
-        if (!c.Materialized) Materialize(c);
+        if (!c.Materialized)
+        {
+            Materialize(c);
+            c.Weights.File?.ReleaseStaging();
+        }
         c.Streamer?.Prime();
     }
 
@@ -168,7 +199,8 @@ public sealed class ComponentPlacer : IDisposable
             _ when resident.Contains(prefix) => fp8 ? BlockResidence.DeviceMasters : BlockResidence.Resident,
             _ => BlockResidence.Streamed,
         }).ToArray();
-        return new Layout(TargetFor(placement), fp8, residence, placement.Placement == Placement.Cpu || placement.StaysLoaded);
+        return new Layout(TargetFor(placement), fp8, residence, placement.Placement == Placement.Cpu || placement.StaysLoaded,
+            placement.LoadsFromFile);
     }
 
     private void Setup(PlacedComponent c, Layout layout)
@@ -183,7 +215,8 @@ public sealed class ComponentPlacer : IDisposable
             c.Weights.InstallHook(null);
             c.Streamer = null;
             c.Weights.Retarget(layout.Target, CopierFor(layout.Target));
-            if (layout.Fp8) c.Weights.ConvertMastersToFp8();
+            // Both ways: a bf16 plan after an fp8 one computes with the bf16 weights again (read from the file).
+            c.Weights.UseStorage(layout.Fp8);
             if (layout.Residence.Any(r => r != BlockResidence.Resident))
             {
                 c.Streamer = new BlockStreamer(c.Weights.Blocks, layout.Residence);
@@ -192,6 +225,25 @@ public sealed class ComponentPlacer : IDisposable
         }
         c.Layout = layout;
         if (!layout.StaysLoaded) Dematerialize(c);
+        KeepHostMasters(c, layout);
+    }
+
+    /// <summary>
+    /// Holds host masters exactly where the layout needs them: every unit of a model only in memory or of a CPU
+    /// placement (they are its weights), streamed blocks (copied every pass), and the resident part of a component
+    /// loaded per phase unless the plan reads it from the file. The rest are freed, so host memory is what the plan
+    /// counted. Frees before it reads, so the host never holds both the old and the new set.
+    /// </summary>
+    private static void KeepHostMasters(PlacedComponent c, Layout layout)
+    {
+        var units = c.Weights.All.ToList();
+        bool Needs(int unit) => layout.Target.IsHost
+            || (unit > 0 && layout.Residence[unit - 1] == BlockResidence.Streamed)
+            || (!layout.StaysLoaded && !layout.LoadsFromFile);
+        for (int i = 0; i < units.Count; i++)
+            if (!Needs(i)) units[i].DropHostMasters();
+        for (int i = 0; i < units.Count; i++)
+            if (Needs(i) || !units[i].HasFile) units[i].EnsureHostMasters();
     }
 
     private static void Materialize(PlacedComponent c)
@@ -230,7 +282,7 @@ public sealed class ComponentPlacer : IDisposable
     }
 
     /// <summary>What a placement means for one component's weights.</summary>
-    private sealed record Layout(ResidencyTarget Target, bool Fp8, BlockResidence[] Residence, bool StaysLoaded)
+    private sealed record Layout(ResidencyTarget Target, bool Fp8, BlockResidence[] Residence, bool StaysLoaded, bool LoadsFromFile = false)
     {
         public bool SameWeights(Layout other) =>
             Target.SameAs(other.Target) && Fp8 == other.Fp8 && Residence.SequenceEqual(other.Residence);

@@ -31,6 +31,9 @@ internal sealed class ComponentWeights : IDisposable
     public IReadOnlyList<string> BlockPrefixes { get; }
     public ResidencyTarget Target { get; private set; }
 
+    /// <summary>The component's weight file when its weights can be read again; null for models only in memory.</summary>
+    public WeightFile? File { get; private init; }
+
     public IEnumerable<ModuleResidency> All => Blocks.Prepend(Rest);
 
     public long DeviceBytes => All.Sum(r => r.DeviceBytes);
@@ -38,9 +41,10 @@ internal sealed class ComponentWeights : IDisposable
     public bool StoresFp8 => All.Any(r => r.StoresFp8);
 
     /// <summary>Takes the module's weights as host masters (fp8 where the policy allows and <paramref name="storeFp8"/>)
-    /// and moves the emptied module to <paramref name="target"/>.</summary>
+    /// and moves the emptied module to <paramref name="target"/>. With a <paramref name="file"/> the module may be on
+    /// the meta device and nothing is read: every tensor comes from the file when a placement needs it.</summary>
     public static ComponentWeights Adopt(Component component, torch.nn.Module module, IReadOnlyList<StreamableBlock> blocks,
-        Action<IBlockHook?> installHook, ResidencyTarget target, WeightCopier copier, bool storeFp8)
+        Action<IBlockHook?> installHook, ResidencyTarget target, WeightCopier copier, bool storeFp8, WeightFile? file = null)
     {
         bool Fp8Eligible(string key, long[] shape) => WeightPrecisionPolicy.StoresAsFp8(component, key, shape.Length);
         bool KeepsFloat32(string key) => WeightPrecisionPolicy.KeepsFloat32(component, key);
@@ -48,9 +52,13 @@ internal sealed class ComponentWeights : IDisposable
         var blockNames = blocks.Select(b => names.Where(n => n.StartsWith(b.Prefix + ".", StringComparison.Ordinal)).ToList()).ToList();
         var inBlocks = blockNames.SelectMany(n => n).ToHashSet(StringComparer.Ordinal);
         var blockResidencies = blocks.Select((b, i) =>
-            new ModuleResidency(module, b.Module, blockNames[i], target, copier, Fp8Eligible, storeFp8, KeepsFloat32)).ToList();
-        var rest = new ModuleResidency(module, module, names.Where(n => !inBlocks.Contains(n)), target, copier, Fp8Eligible, storeFp8, KeepsFloat32);
-        var weights = new ComponentWeights(component, module, rest, blockResidencies, blocks.Select(b => b.Prefix).ToList(), installHook, target);
+            new ModuleResidency(module, b.Module, blockNames[i], target, copier, Fp8Eligible, storeFp8, KeepsFloat32, file)).ToList();
+        var rest = new ModuleResidency(module, module, names.Where(n => !inBlocks.Contains(n)), target, copier, Fp8Eligible, storeFp8, KeepsFloat32, file);
+        var weights = new ComponentWeights(component, module, rest, blockResidencies, blocks.Select(b => b.Prefix).ToList(), installHook, target)
+        {
+            File = file,
+        };
+        if (file is not null) EmptyModuleMover.EmptyMetaParameters(module);
         weights.MoveModule(target, copier);
         return weights;
     }
@@ -74,9 +82,10 @@ internal sealed class ComponentWeights : IDisposable
         if (!target.SameAs(Target)) MoveModule(target, copier);
     }
 
-    public void ConvertMastersToFp8()
+    /// <summary>fp8 or compute-dtype masters from now on (reversible: see <see cref="ModuleResidency.UseStorage"/>).</summary>
+    public void UseStorage(bool fp8)
     {
-        foreach (var r in All) r.ConvertMastersToFp8();
+        foreach (var r in All) r.UseStorage(fp8);
     }
 
     private void MoveModule(ResidencyTarget target, WeightCopier copier)

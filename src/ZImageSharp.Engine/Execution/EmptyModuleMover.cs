@@ -30,6 +30,14 @@ internal static class EmptyModuleMover
             if (keepsFloat32(name)) Swap(parameter, device, ScalarType.Float32);
     }
 
+    /// <summary>Gives every parameter on the meta device (a module built for loading by the plan) an empty CPU tensor
+    /// of its dtype, so that <see cref="Move"/> can then place the empty module anywhere.</summary>
+    public static void EmptyMetaParameters(nn.Module module)
+    {
+        foreach (var (_, parameter) in module.named_parameters())
+            if (parameter.device_type == DeviceType.META) Swap(parameter, CPU, parameter.dtype);
+    }
+
     private static void MoveTree(nn.Module module, Device device, ScalarType dtype)
     {
         if (!ContainsModuleDict(module))

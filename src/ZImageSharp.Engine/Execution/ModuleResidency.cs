@@ -16,6 +16,10 @@ namespace ZImageSharp.Engine.Execution;
 /// tensor (no memory). Masters are bf16 (the module's own dtype) or, for the tensors
 /// <see cref="Planning.WeightPrecisionPolicy"/> allows, fp8 e4m3; they are pinned when the device is CUDA so copies
 /// run asynchronously at full bandwidth. Everything runs under <c>no_grad</c> with <c>requires_grad = false</c>.
+/// <para>A residency over a weight file (<see cref="WeightFile"/>) may hold no masters at all: a load then reads each
+/// tensor from the file straight into its device tensor, and masters are made from the file only when a plan needs
+/// them (streamed blocks, a component loaded per phase). The file is also what makes fp8 storage reversible: going
+/// back to bf16 reads the bf16 weights again instead of widening the fp8-rounded ones.</para>
 /// </remarks>
 public sealed class ModuleResidency : IDisposable
 {
@@ -23,13 +27,20 @@ public sealed class ModuleResidency : IDisposable
 
     private readonly nn.Module _root;
     private readonly Entry[] _entries;
+    private readonly WeightFile? _file;
     private WeightCopier _copier;
+    private bool _storeFp8;
     private bool _disposed;
 
+    /// <param name="file">Where the weights can be read again; null when the module's tensors are the only copy (they
+    /// become the masters). With a file the module's parameters may be on the meta device: nothing is read here.</param>
     internal ModuleResidency(nn.Module root, nn.Module unit, IEnumerable<string> names, ResidencyTarget target,
-        WeightCopier copier, Func<string, long[], bool> fp8Eligible, bool storeFp8, Func<string, bool>? keepsFloat32 = null)
+        WeightCopier copier, Func<string, long[], bool> fp8Eligible, bool storeFp8, Func<string, bool>? keepsFloat32 = null,
+        WeightFile? file = null)
     {
         _root = root;
+        _file = file;
+        _storeFp8 = storeFp8;
         Module = unit;
         Target = target;
         _copier = copier;
@@ -40,13 +51,26 @@ public sealed class ModuleResidency : IDisposable
             var parameter = parameters[name];
             bool float32 = keepsFloat32?.Invoke(name) ?? false;
             var entry = new Entry(name, parameter.shape, !float32 && fp8Eligible(name, parameter.shape), float32) { Parameter = parameter };
-            entry.Host = MakeMaster(parameter, float32 ? ScalarType.Float32 : entry.Fp8Eligible && storeFp8 ? Fp8 : parameter.dtype, target.IsCuda);
             parameter.requires_grad = false;
+            if (file is not null) return entry; // masters come from the file when a plan needs them
+            entry.Host = MakeMaster(parameter, float32 ? ScalarType.Float32 : parameter.dtype, target.IsCuda);
             using var placeholder = Placeholder(parameter.dtype, parameter.device);
             Repoint(parameter, placeholder);
             return entry;
         }).ToArray();
+        if (file is null && storeFp8)
+        {
+            // Through UseStorage, so the exact masters are kept for a later return to bf16.
+            _storeFp8 = false;
+            UseStorage(true);
+        }
     }
+
+    /// <summary>True when the weights can be read again from a file (so masters are optional).</summary>
+    public bool HasFile => _file is not null;
+
+    /// <summary>True when every parameter has a host master.</summary>
+    public bool HasHostMasters => _entries.All(e => e.Host is not null);
 
     /// <summary>
     /// Takes over every parameter of <paramref name="module"/> (which must hold its weights in host or device memory,
@@ -82,13 +106,13 @@ public sealed class ModuleResidency : IDisposable
     /// <summary>True while the masters also have copies on the device (resident fp8: cast per use, no host traffic).</summary>
     public bool MastersOnDevice { get; private set; }
 
-    /// <summary>True when the fp8-eligible masters are stored as fp8.</summary>
-    public bool StoresFp8 => _entries.Any(e => e.Host.dtype == Fp8);
+    /// <summary>True when the fp8-eligible masters are (or, read from the file, will be) stored as fp8.</summary>
+    public bool StoresFp8 => _storeFp8 && _entries.Any(e => e.Fp8Eligible);
 
     public IReadOnlyList<string> ParameterNames => _entries.Select(e => e.Name).ToList();
 
     /// <summary>Bytes of the host masters.</summary>
-    public long HostBytes => _entries.Sum(e => Bytes(e.Host));
+    public long HostBytes => _entries.Sum(e => e.Host is null ? 0 : Bytes(e.Host) + (e.Original is null ? 0 : Bytes(e.Original)));
 
     /// <summary>Bytes this residency holds on the device: device masters plus loaded tensors that are not aliases of them.</summary>
     public long DeviceBytes => _entries.Sum(e => (e.DeviceMaster is null ? 0 : Bytes(e.DeviceMaster)) + e.LoadedBytes);
@@ -108,12 +132,23 @@ public sealed class ModuleResidency : IDisposable
         using var noGrad = no_grad();
         if (MastersOnDevice || Target.IsHost)
         {
-            foreach (var e in _entries) PointAt(e, MastersOnDevice ? e.DeviceMaster! : e.Host);
+            if (!MastersOnDevice) EnsureHostMasters();
+            foreach (var e in _entries) PointAt(e, MastersOnDevice ? e.DeviceMaster! : e.Host!);
             IsLoaded = true;
+        }
+        else if (HasHostMasters)
+        {
+            Activate(Stage());
         }
         else
         {
-            Activate(Stage());
+            // No masters: each tensor goes from the file into its device tensor in the compute dtype.
+            foreach (var e in _entries)
+            {
+                using var loaded = ReadFromFile(e, DTypeOf(e));
+                PointAt(e, loaded);
+            }
+            IsLoaded = true;
         }
     }
 
@@ -139,7 +174,12 @@ public sealed class ModuleResidency : IDisposable
         using var noGrad = no_grad();
         if (Target.IsHost)
         {
-            foreach (var e in _entries) e.DeviceMaster = e.Host.detach().DetachFromDisposeScope();
+            EnsureHostMasters();
+            foreach (var e in _entries) e.DeviceMaster = e.Host!.detach().DetachFromDisposeScope();
+        }
+        else if (!HasHostMasters)
+        {
+            foreach (var e in _entries) e.DeviceMaster = ReadFromFile(e, StorageDTypeOf(e));
         }
         else
         {
@@ -164,22 +204,79 @@ public sealed class ModuleResidency : IDisposable
     }
 
     /// <summary>
-    /// Stores the fp8-eligible masters as fp8 from now on (half the host memory and copy bytes). One way: a later bf16
-    /// placement computes with the same fp8-rounded weights; bf16 quality needs the weights read from disk again.
-    /// Loaded parameters keep their current tensors until the next load.
+    /// Stores the fp8-eligible masters as fp8 (half the host memory and copy bytes), or back as the compute dtype.
+    /// Reversible: back to bf16, masters are read from the file again (or taken from the original copy a module without
+    /// a file keeps while it is fp8), so a later bf16 plan computes with exactly the bf16 weights. Loaded parameters keep
+    /// their current tensors until the next load.
     /// </summary>
-    public void ConvertMastersToFp8()
+    public void UseStorage(bool fp8)
     {
         ThrowIfDisposed();
+        if (fp8 == _storeFp8) return;
         if (MastersOnDevice)
-            throw new InvalidOperationException("Remove the device masters before converting the host masters to fp8.");
+            throw new InvalidOperationException("Remove the device masters before changing how the masters are stored.");
+        _storeFp8 = fp8;
+        if (_entries.Any(e => e.Host is not null)) EnsureHostMasters();
+    }
+
+    /// <summary>Makes a host master of every parameter in the storage dtype (pinned on CUDA), from the file where
+    /// there is none or its dtype changed. No-op when they already exist.</summary>
+    public void EnsureHostMasters()
+    {
+        ThrowIfDisposed();
         using var noGrad = no_grad();
-        _copier.Synchronize(); // a copy the compute stream waits for may still be reading the old master
-        foreach (var e in _entries.Where(e => e.Fp8Eligible && e.Host.dtype != Fp8))
+        bool synchronized = false;
+        foreach (var e in _entries)
         {
+            var wanted = StorageDTypeOf(e);
+            if (e.Host is { } host && (host.dtype == wanted
+                // Without a file a wider master (float32 weights of a module built so) is kept and cast per load.
+                || (_file is null && host.dtype != Fp8 && wanted != Fp8))) continue;
+            if (!synchronized)
+            {
+                _copier.Synchronize(); // a copy the compute stream waits for may still be reading the old master
+                synchronized = true;
+            }
             var old = e.Host;
-            e.Host = MakeMaster(old, Fp8, Target.IsCuda);
-            old.Dispose();
+            if (old is not null && wanted == Fp8)
+            {
+                e.Host = MakeMaster(old, Fp8, Target.IsCuda);
+                // Without a file the wider master is the only exact copy: keep it for a return to bf16.
+                if (_file is null) e.Original = old;
+                else old.Dispose();
+            }
+            else if (e.Original is { } original && wanted != Fp8)
+            {
+                e.Host = MakeMaster(original, original.dtype, Target.IsCuda);
+                original.Dispose();
+                e.Original = null;
+                old?.Dispose();
+            }
+            else if (_file is not null)
+            {
+                old?.Dispose();
+                e.Host = null;
+                using var read = ReadFromFile(e, wanted, CPU);
+                e.Host = MakeMaster(read, wanted, Target.IsCuda);
+            }
+            else
+            {
+                throw new InvalidOperationException($"Parameter '{e.Name}' has no master of {wanted} and no file to read it from.");
+            }
+        }
+    }
+
+    /// <summary>Frees the host masters of a residency over a file (its device copies stay). No-op without a file:
+    /// then the masters are the only copy. Only when the parameters do not alias them (a host target).</summary>
+    public void DropHostMasters()
+    {
+        ThrowIfDisposed();
+        if (_file is null || Target.IsHost || _entries.All(e => e.Host is null)) return;
+        _copier.Synchronize();
+        foreach (var e in _entries)
+        {
+            e.Host?.Dispose();
+            e.Host = null;
         }
     }
 
@@ -189,10 +286,12 @@ public sealed class ModuleResidency : IDisposable
         ThrowIfDisposed();
         using var noGrad = no_grad();
         // Detached: the streamer stages inside a model's forward, whose dispose scope must not free a prefetch.
-        var destinations = _entries.Select(e => empty(e.Shape, e.Host.dtype, Target.Device).DetachFromDisposeScope()).ToArray();
+        if (!HasHostMasters)
+            throw new InvalidOperationException("Streaming needs host masters: call EnsureHostMasters first (the plan keeps them for streamed blocks).");
+        var destinations = _entries.Select(e => empty(e.Shape, e.Host!.dtype, Target.Device).DetachFromDisposeScope()).ToArray();
         try
         {
-            var ticket = _copier.Start(_entries.Select(e => e.Host).ToArray(), destinations);
+            var ticket = _copier.Start(_entries.Select(e => e.Host!).ToArray(), destinations);
             return new StagedWeights(destinations, ticket, _copier);
         }
         catch
@@ -237,7 +336,7 @@ public sealed class ModuleResidency : IDisposable
                     $"Parameter '{e.Name}' is {parameter.dtype} on {parameter.device}; the module was expected to be moved to {target}.");
             parameter.requires_grad = false;
             e.Parameter = parameter;
-            if (target.IsCuda && !e.Host.is_pinned())
+            if (target.IsCuda && e.Host is not null && !e.Host.is_pinned())
             {
                 var old = e.Host;
                 e.Host = MakeMaster(old, old.dtype, pin: true);
@@ -254,13 +353,38 @@ public sealed class ModuleResidency : IDisposable
         RemoveMastersFromDevice();
         Release();
         _copier.Synchronize();
-        foreach (var e in _entries) e.Host.Dispose();
+        foreach (var e in _entries)
+        {
+            e.Host?.Dispose();
+            e.Original?.Dispose();
+        }
         if (_ownsCopier) _copier.Dispose();
         _disposed = true;
     }
 
     /// <summary>The dtype a parameter computes in: the target's, or float32 for the islands kept in float32.</summary>
     private ScalarType DTypeOf(Entry e) => e.KeepsFloat32 ? ScalarType.Float32 : Target.ComputeDType;
+
+    /// <summary>The dtype a master of the parameter is stored in under the current storage choice.</summary>
+    private ScalarType StorageDTypeOf(Entry e) => e.Fp8Eligible && _storeFp8 ? Fp8 : DTypeOf(e);
+
+    /// <summary>A new tensor of <paramref name="dtype"/> on <paramref name="device"/> (the target's by default) holding
+    /// the parameter's weights as read from the file (converted on the way).</summary>
+    private Tensor ReadFromFile(Entry e, ScalarType dtype, Device? device = null)
+    {
+        var file = _file ?? throw new InvalidOperationException($"Parameter '{e.Name}' has no master and no file to read it from.");
+        var tensor = empty(e.Shape, dtype, device ?? Target.Device).DetachFromDisposeScope();
+        try
+        {
+            file.ReadInto(e.Name, tensor);
+            return tensor;
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
+    }
 
     private void PointAt(Entry e, Tensor source)
     {
@@ -315,7 +439,10 @@ public sealed class ModuleResidency : IDisposable
         public bool Fp8Eligible { get; } = fp8Eligible;
         public bool KeepsFloat32 { get; } = keepsFloat32;
         public Parameter Parameter { get; set; } = null!;
-        public Tensor Host { get; set; } = null!;
+        /// <summary>The host master in the storage dtype; null when none is held (read from the file instead).</summary>
+        public Tensor? Host { get; set; }
+        /// <summary>Without a file, the compute-dtype master kept while <see cref="Host"/> is fp8.</summary>
+        public Tensor? Original { get; set; }
         public Tensor? DeviceMaster { get; set; }
         public long LoadedBytes { get; set; }
     }

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using TorchSharp;
+using static TorchSharp.torch;
+using ZImageSharp.Engine.Execution;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Models.TextEncoder;
 using ZImageSharp.Engine.Models.Transformer;
@@ -22,9 +24,13 @@ public static class ModelFactory
     public static string BuiltInTokenizerFolder => Path.Combine(AssetsFolder, "qwen-tokenizer");
 
     /// <param name="vaeDType">The VAE's dtype: float32 is the reference's choice, bfloat16 halves decode memory.</param>
-    public static ZImageModels Load(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    /// <param name="byPlan">A checkpoint is built on the meta device and left in its files, for a
+    /// <see cref="Execution.ComponentPlacer"/> to load by the plan (the GPU, or an emulated card); otherwise its
+    /// weights are read into modules on <paramref name="device"/>.</param>
+    public static ZImageModels Load(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType,
+        bool byPlan = false)
     {
-        if (options.HasWeights) return FromCheckpoint(options, device, dtype, vaeDType);
+        if (options.HasWeights) return FromCheckpoint(options, device, dtype, vaeDType, byPlan);
         return options.RandomRealWeights ? RandomReleased(device, dtype, vaeDType) : Demo(device, dtype, vaeDType);
     }
 
@@ -66,7 +72,11 @@ public static class ModelFactory
         };
     }
 
-    public static ZImageModels FromCheckpoint(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    /// <param name="byPlan">Build every module on the meta device and check the files' headers against it without
+    /// reading a tensor: nothing is allocated on any device until the placer loads what the plan puts there. Only the
+    /// VAE's decoder is built: text-to-image never encodes an image.</param>
+    public static ZImageModels FromCheckpoint(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType,
+        bool byPlan = false)
     {
         var layout = CheckpointLayout.Resolve(new CheckpointPaths
         {
@@ -77,7 +87,7 @@ public static class ModelFactory
             Tokenizer = options.TokenizerPath,
         });
         var tokenizer = QwenTokenizer.Create(layout.TokenizerPath ?? BuiltInTokenizerFolder);
-        var placement = new ModulePlacement(device, dtype);
+        var buildOn = byPlan ? new torch.Device(DeviceType.META) : device;
 
         var teConfig = layout.TextEncoder.ConfigPath is { } tc ? Qwen3Config.FromFile(tc) : Qwen3Config.Released;
         var ditConfig = layout.Transformer.ConfigPath is { } dc ? ZImageTransformerConfig.FromJson(dc) : ZImageTransformerConfig.Released;
@@ -89,21 +99,46 @@ public static class ModelFactory
         Qwen3Model? te = null;
         ZImageTransformer? dit = null;
         AutoencoderKL? vae = null;
+        IWeightSource? teSource = null, ditSource = null, vaeSource = null;
         try
         {
-            te = Qwen3Model.CreateForZImage(teConfig, placement);
-            using (var source = layout.TextEncoder.OpenWeights()) WeightLoader.LoadInto(te, source, te.IsUnbuiltCheckpointKey);
-            dit = new ZImageTransformer(ditConfig, device, dtype);
-            using (var source = layout.Transformer.OpenWeights()) WeightLoader.LoadInto(dit, source);
-            vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType));
-            using (var source = layout.Vae.OpenWeights()) WeightLoader.LoadInto(vae, source, vae.IsUnbuiltCheckpointKey);
+            te = Qwen3Model.CreateForZImage(teConfig, new ModulePlacement(buildOn, dtype));
+            dit = new ZImageTransformer(ditConfig, buildOn, dtype);
+            vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.DecoderOnly, new ModulePlacement(buildOn, vaeDType));
+            teSource = layout.TextEncoder.OpenWeights();
+            ditSource = layout.Transformer.OpenWeights();
+            vaeSource = layout.Vae.OpenWeights();
+            if (byPlan)
+            {
+                // Every header checked against every module before anything is read: a wrong file fails in seconds.
+                WeightLoader.Check(te, teSource, te.IsUnbuiltCheckpointKey);
+                WeightLoader.Check(dit, ditSource);
+                WeightLoader.Check(vae, vaeSource, vae.IsUnbuiltCheckpointKey);
+            }
+            else
+            {
+                WeightLoader.LoadInto(te, teSource, te.IsUnbuiltCheckpointKey);
+                WeightLoader.LoadInto(dit, ditSource);
+                WeightLoader.LoadInto(vae, vaeSource, vae.IsUnbuiltCheckpointKey);
+            }
         }
         catch
         {
             te?.Dispose();
             dit?.Dispose();
             vae?.Dispose();
+            teSource?.Dispose();
+            ditSource?.Dispose();
+            vaeSource?.Dispose();
             throw;
+        }
+        ModelWeightFiles? files = null;
+        if (byPlan) files = new ModelWeightFiles(teSource, ditSource, vaeSource);
+        else
+        {
+            teSource.Dispose();
+            ditSource.Dispose();
+            vaeSource.Dispose();
         }
         return new ZImageModels
         {
@@ -115,6 +150,7 @@ public static class ModelFactory
             Transformer = dit,
             Vae = vae,
             Shift = ReadShift(layout.SchedulerConfigPath),
+            Files = files,
         };
     }
 

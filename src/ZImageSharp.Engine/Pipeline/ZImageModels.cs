@@ -1,3 +1,4 @@
+using ZImageSharp.Engine.Execution;
 using ZImageSharp.Engine.Models.TextEncoder;
 using ZImageSharp.Engine.Models.Transformer;
 using ZImageSharp.Engine.Models.Vae;
@@ -29,10 +30,15 @@ public sealed class ZImageModels : IDisposable
     /// <summary>The scheduler's flow-matching shift (scheduler_config.json; 3.0 for Turbo).</summary>
     public required double Shift { get; init; }
 
+    /// <summary>For a checkpoint loaded by the plan: its open weight files. The modules are then on the meta device,
+    /// empty, until a <see cref="ComponentPlacer"/> places them; null when the modules hold their weights.</summary>
+    public ModelWeightFiles? Files { get; init; }
+
     public void Dispose()
     {
         TextEncoder.Dispose();
         Transformer.Dispose();
         Vae.Dispose();
+        Files?.Dispose();
     }
 }

@@ -14,6 +14,20 @@ public static class WeightLoader
 {
     public static void LoadInto(torch.nn.Module module, IWeightSource source, Func<string, bool>? ignore = null)
     {
+        var targets = Check(module, source, ignore);
+        using var noGrad = torch.no_grad();
+        using var staging = new StagingBuffers();
+        foreach (var (name, target) in targets)
+            WeightReads.CopyInto(source, name, target, staging);
+    }
+
+    /// <summary>
+    /// Checks, from the headers alone, that <paramref name="source"/> holds exactly the module's tensors with their
+    /// shapes (the module may be on the meta device): the same strict check as <see cref="LoadInto"/>, without reading.
+    /// </summary>
+    /// <returns>The module's tensors by name.</returns>
+    public static Dictionary<string, torch.Tensor> Check(torch.nn.Module module, IWeightSource source, Func<string, bool>? ignore = null)
+    {
         var targets = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
         foreach (var (name, p) in module.named_parameters()) targets[name] = p;
         foreach (var (name, b) in module.named_buffers()) targets.TryAdd(name, b);
@@ -32,11 +46,7 @@ public static class WeightLoader
         if (missing.Count + unexpected.Count + mismatched.Count > 0)
             throw new CheckpointException(Describe(source.Origin, missing, unexpected, mismatched), source.Origin,
                 missing.Concat(unexpected).FirstOrDefault() ?? mismatched[0][..mismatched[0].IndexOf(':')]);
-
-        using var noGrad = torch.no_grad();
-        using var staging = new StagingBuffers();
-        foreach (var (name, target) in targets)
-            WeightReads.CopyInto(source, name, target, staging);
+        return targets;
     }
 
     private static string Describe(string origin, List<string> missing, List<string> unexpected, List<string> mismatched)

@@ -20,7 +20,7 @@ namespace ZImageSharp.Engine.Models.TextEncoder;
 public sealed partial class Qwen3Model : nn.Module
 {
 #pragma warning disable IDE1006 // field names are the checkpoint keys
-    private readonly Embedding embed_tokens;
+    private readonly TokenEmbedding embed_tokens;
     private readonly ModuleList<Qwen3DecoderLayer> layers;
     private readonly RmsNorm? norm;
 #pragma warning restore IDE1006
@@ -61,7 +61,7 @@ public sealed partial class Qwen3Model : nn.Module
     {
         Config = config;
         BuiltLayerCount = layerCount;
-        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize, device: placement.Device, dtype: placement.DType);
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, placement.Device, placement.DType);
         layers = new ModuleList<Qwen3DecoderLayer>();
         for (int i = 0; i < layerCount; i++) layers.Add(new Qwen3DecoderLayer(config, placement));
         norm = layerCount == config.NumHiddenLayers ? placement.Apply(new RmsNorm(config.HiddenSize, config.RmsNormEps)) : null;
