@@ -10,7 +10,7 @@ v2 with memory.max (or, where the cgroup cannot be made, with --ram-budget, and 
 
   python3 scripts/gpu-small-cards.py --zimage Z --model DIR [--free 24,16,12,8,6,4] [--sizes 1024,2048]
          [--host-limits 16:8,32:8,16:0] [--out DIR]
---host-limits takes HOST_GiB:FREE_GiB pairs (FREE 0 = no ballast). Writes OUT/small-cards.json and prints a table.
+--host-limits takes HOST_GiB:FREE_GiB[:SIZE] (FREE 0 = no ballast; SIZE defaults to the first of --sizes). Writes OUT/small-cards.json and prints a table.
 """
 import argparse, json, os, re, subprocess, sys, threading, time
 
@@ -172,6 +172,9 @@ def main():
               f"card peak {r['card_peak_gib']} GiB  rss {r['max_rss_gib']} GiB  oom-recoveries {r['oom_recoveries']}", flush=True)
         if r["rc"] != 0:
             print(r["output"][-2000:], flush=True)
+        # Written after every cell, so a run stopped at its time limit keeps what it measured.
+        with open(os.path.join(args.out, f"{args.label}.json"), "w") as f:
+            json.dump([{k: v for k, v in x.items() if k != "output"} for x in rows], f, indent=1)
         return r
 
     resident = {s: cell(0, s) for s in sizes}
@@ -179,8 +182,8 @@ def main():
         for s in sizes:
             cell(free, s)
     for spec in [h for h in args.host_limits.split(",") if h]:
-        host, free = (int(x) for x in spec.split(":"))
-        cell(free, sizes[0], host=host)
+        parts = [int(x) for x in spec.split(":")]
+        cell(parts[1], parts[2] if len(parts) > 2 else sizes[0], host=parts[0])
 
     for r in rows:
         base = resident.get(r["size"])

@@ -36,8 +36,10 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     public ModelInfo Model { get; }
     public PlannerOptions PlannerOptions => _planner.Options;
 
+    /// <param name="firstRequest">The request the weights are first placed for (a CLI run knows it: placing for it saves
+    /// reading the files twice); a default 1024² request when null.</param>
     public ZImageEngine(EngineOptions options, ComputeDevice device, ZImageModels models, IFaultInjector? faults = null,
-        PlannerOptions? plannerOptions = null)
+        PlannerOptions? plannerOptions = null, GenerationRequest? firstRequest = null)
     {
         _options = options;
         Device = device;
@@ -59,7 +61,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             // plan for a default 1024² request says; later requests re-plan and move only what changes.
             // A checkpoint's modules are still on the meta device: the placer reads each tensor from its file to
             // where this plan puts it, and nothing else is allocated.
-            var initial = BuildPlan(new GenerationRequest { Prompt = "" });
+            var initial = BuildPlan(firstRequest ?? new GenerationRequest { Prompt = "" });
             if (!initial.Fits && models.Files is not null && !initial.HostFits)
                 throw new NoPlanFitsException(initial.Summary, "host", null);
             _placer = new ComponentPlacer(models.Transformer, models.TextEncoder, models.Vae, initial,
@@ -85,7 +87,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     }
 
     /// <summary>Initializes the device, loads the models the options name (or the demo) and builds the engine.</summary>
-    public static ZImageEngine Create(EngineOptions options, IFaultInjector? faults = null)
+    public static ZImageEngine Create(EngineOptions options, IFaultInjector? faults = null, GenerationRequest? firstRequest = null)
     {
         var problems = options.Check();
         if (problems.Count > 0) throw new ArgumentException(string.Join(" ", problems));
@@ -98,7 +100,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         var models = ModelFactory.Load(options, device.Device, dtype, vaeDType, byPlan);
         try
         {
-            return new ZImageEngine(options, device, models, faults);
+            return new ZImageEngine(options, device, models, faults, firstRequest: firstRequest);
         }
         catch
         {

@@ -1,3 +1,4 @@
+using ZImageSharp.Contracts;
 using ZImageSharp.Engine;
 using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Options;
@@ -22,6 +23,7 @@ internal static class EngineFactory
         RandomRealWeights = randomRealWeights || s.RandomWeights,
     };
 
-    public static ZImageEngine Create(EngineSettings s, bool randomRealWeights = false) =>
-        ZImageEngine.Create(Options(s, randomRealWeights), s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null);
+    /// <param name="firstRequest">What the weights are first placed for (generate knows its request).</param>
+    public static ZImageEngine Create(EngineSettings s, bool randomRealWeights = false, GenerationRequest? firstRequest = null) =>
+        ZImageEngine.Create(Options(s, randomRealWeights), s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null, firstRequest);
 }

@@ -75,7 +75,7 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         foreach (var dir in outputs.Select(Path.GetDirectoryName).Where(d => !string.IsNullOrEmpty(d)).Distinct())
             if (!Directory.Exists(dir)) throw new ArgumentException($"--output: the folder '{dir}' does not exist.");
 
-        using var engine = EngineFactory.Create(settings);
+        using var engine = EngineFactory.Create(settings, firstRequest: request);
         if (engine.Model.IsDemo)
             AnsiConsole.MarkupLineInterpolated($"[yellow]demo model:[/] {engine.Model.Description}");
         AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; plan: {engine.DescribePlan(engine.BuildPlan(request))}[/]");

@@ -93,6 +93,7 @@ public sealed class ComponentPlacer : IDisposable
             if (c.Layout is { StaysLoaded: true } && !c.Weights.Target.IsHost && !c.Materialized) Materialize(c);
             c.Weights.File?.ReleaseStaging();
         }
+        Host.HostMemoryRelease.Release();
     }
 
     /// <summary>The streamer of a streamed (or resident fp8) placement; null otherwise.</summary>
@@ -117,6 +118,7 @@ public sealed class ComponentPlacer : IDisposable
         if (_components.TryGetValue(Component.Vae, out var v))
             Setup(v, new Layout(_options.DeviceTarget(vae.Float32), false, [], vae.StaysLoaded, vae.LoadsFromFile));
         foreach (var c in _components.Values) c.Weights.File?.ReleaseStaging();
+        Host.HostMemoryRelease.Release();
     }
 
     /// <summary>Brings the phase's component onto the device if it is not there, and starts the first block copy of a
@@ -205,6 +207,8 @@ public sealed class ComponentPlacer : IDisposable
 
     private void Setup(PlacedComponent c, Layout layout)
     {
+        // Masters the new layout does not need go first, so the host never holds the old and the new set at once.
+        DropUnneededMasters(c, layout);
         if (c.Layout is { } current && current.SameWeights(layout))
         {
             c.Streamer?.Reset();
@@ -236,15 +240,24 @@ public sealed class ComponentPlacer : IDisposable
     /// </summary>
     private static void KeepHostMasters(PlacedComponent c, Layout layout)
     {
+        DropUnneededMasters(c, layout);
         var units = c.Weights.All.ToList();
-        bool Needs(int unit) => layout.Target.IsHost
-            || (unit > 0 && layout.Residence[unit - 1] == BlockResidence.Streamed)
-            || (!layout.StaysLoaded && !layout.LoadsFromFile);
         for (int i = 0; i < units.Count; i++)
-            if (!Needs(i)) units[i].DropHostMasters();
-        for (int i = 0; i < units.Count; i++)
-            if (Needs(i) || !units[i].HasFile) units[i].EnsureHostMasters();
+            if (NeedsMasters(layout, i) || !units[i].HasFile) units[i].EnsureHostMasters();
     }
+
+    private static void DropUnneededMasters(PlacedComponent c, Layout layout)
+    {
+        var units = c.Weights.All.ToList();
+        if (layout.Residence.Length != units.Count - 1) return; // a layout for another model shape: nothing to compare
+        for (int i = 0; i < units.Count; i++)
+            if (!NeedsMasters(layout, i)) units[i].DropHostMasters();
+    }
+
+    /// <summary>Unit 0 is the rest, unit i the block i − 1.</summary>
+    private static bool NeedsMasters(Layout layout, int unit) => layout.Target.IsHost
+        || (unit > 0 && layout.Residence[unit - 1] == BlockResidence.Streamed)
+        || (!layout.StaysLoaded && !layout.LoadsFromFile);
 
     private static void Materialize(PlacedComponent c)
     {

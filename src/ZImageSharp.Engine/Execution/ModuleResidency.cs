@@ -256,8 +256,11 @@ public sealed class ModuleResidency : IDisposable
             {
                 old?.Dispose();
                 e.Host = null;
-                using var read = ReadFromFile(e, wanted, CPU);
-                e.Host = MakeMaster(read, wanted, Target.IsCuda);
+                // Straight into the pinned master (through the file's staging buffer): no second full-size copy.
+                var master = NewMaster(e.Shape, wanted, Target.IsCuda);
+                try { _file.ReadInto(e.Name, master); }
+                catch { master.Dispose(); throw; }
+                e.Host = master;
             }
             else
             {
@@ -413,6 +416,15 @@ public sealed class ModuleResidency : IDisposable
     }
 
     private static Tensor Placeholder(ScalarType dtype, Device device) => empty(0, dtype, device);
+
+    /// <summary>An uninitialised host tensor, pinned when <paramref name="pin"/>. The unpinned buffer pinning copies from
+    /// is never written, so its pages are never made resident.</summary>
+    private static Tensor NewMaster(long[] shape, ScalarType dtype, bool pin)
+    {
+        var host = empty(shape, dtype, CPU);
+        if (!pin) return host.DetachFromDisposeScope();
+        using (host) return host.pin_memory().DetachFromDisposeScope();
+    }
 
     /// <summary>Re-points a parameter at <paramref name="source"/>'s storage (same device and dtype: see the remarks).</summary>
     private static void Repoint(Parameter parameter, Tensor source)
