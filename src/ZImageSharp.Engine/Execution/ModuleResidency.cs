@@ -243,23 +243,23 @@ public sealed class ModuleResidency : IDisposable
                 e.Host = MakeMaster(old, Fp8, Target.IsCuda);
                 // Without a file the wider master is the only exact copy: keep it for a return to bf16.
                 if (_file is null) e.Original = old;
-                else old.Dispose();
+                else PinnedHostMemory.Free(old);
             }
             else if (e.Original is { } original && wanted != Fp8)
             {
                 e.Host = MakeMaster(original, original.dtype, Target.IsCuda);
-                original.Dispose();
+                PinnedHostMemory.Free(original);
                 e.Original = null;
-                old?.Dispose();
+                PinnedHostMemory.Free(old);
             }
             else if (_file is not null)
             {
-                old?.Dispose();
+                PinnedHostMemory.Free(old);
                 e.Host = null;
                 // Straight into the pinned master (through the file's staging buffer): no second full-size copy.
                 var master = NewMaster(e.Shape, wanted, Target.IsCuda);
                 try { _file.ReadInto(e.Name, master); }
-                catch { master.Dispose(); throw; }
+                catch { PinnedHostMemory.Free(master); throw; }
                 e.Host = master;
             }
             else
@@ -278,7 +278,7 @@ public sealed class ModuleResidency : IDisposable
         _copier.Synchronize();
         foreach (var e in _entries)
         {
-            e.Host?.Dispose();
+            PinnedHostMemory.Free(e.Host);
             e.Host = null;
         }
     }
@@ -339,11 +339,11 @@ public sealed class ModuleResidency : IDisposable
                     $"Parameter '{e.Name}' is {parameter.dtype} on {parameter.device}; the module was expected to be moved to {target}.");
             parameter.requires_grad = false;
             e.Parameter = parameter;
-            if (target.IsCuda && e.Host is not null && !e.Host.is_pinned())
+            if (target.IsCuda && e.Host is not null && !PinnedHostMemory.IsRegistered(e.Host))
             {
                 var old = e.Host;
                 e.Host = MakeMaster(old, old.dtype, pin: true);
-                old.Dispose();
+                PinnedHostMemory.Free(old);
             }
         }
         Target = target;
@@ -358,8 +358,8 @@ public sealed class ModuleResidency : IDisposable
         _copier.Synchronize();
         foreach (var e in _entries)
         {
-            e.Host?.Dispose();
-            e.Original?.Dispose();
+            PinnedHostMemory.Free(e.Host);
+            PinnedHostMemory.Free(e.Original);
         }
         if (_ownsCopier) _copier.Dispose();
         _disposed = true;
@@ -410,20 +410,17 @@ public sealed class ModuleResidency : IDisposable
     {
         if (source.device_type == DeviceType.META)
             throw new InvalidOperationException("A parameter is on the meta device: build the module on the CPU and load its weights before placing it.");
+        if (pin) return PinnedHostMemory.CopyOf(source, dtype); // always a copy: never an alias of a registered source
         using var scope = NewDisposeScope();
-        var host = source.detach().to(dtype, CPU).contiguous();
-        return (pin ? host.pin_memory() : host.detach()).DetachFromDisposeScope();
+        return source.detach().to(dtype, CPU).contiguous().DetachFromDisposeScope();
     }
 
     private static Tensor Placeholder(ScalarType dtype, Device device) => empty(0, dtype, device);
 
-    /// <summary>An uninitialised host tensor, pinned when <paramref name="pin"/>. The unpinned buffer pinning copies from
-    /// is never written, so its pages are never made resident.</summary>
+    /// <summary>An uninitialised host tensor, pinned (exactly its size, <see cref="PinnedHostMemory"/>) when <paramref name="pin"/>.</summary>
     private static Tensor NewMaster(long[] shape, ScalarType dtype, bool pin)
     {
-        var host = empty(shape, dtype, CPU);
-        if (!pin) return host.DetachFromDisposeScope();
-        using (host) return host.pin_memory().DetachFromDisposeScope();
+        return pin ? PinnedHostMemory.Allocate(shape, dtype) : empty(shape, dtype, CPU).DetachFromDisposeScope();
     }
 
     /// <summary>Re-points a parameter at <paramref name="source"/>'s storage (same device and dtype: see the remarks).</summary>

@@ -26,9 +26,13 @@ public static class HostMemoryProbe
         long? limit = CgroupLimit(procRoot, cgroupRoot, out string? cgroupDir);
         if (limit is { } max && cgroupDir is not null)
         {
-            long current = ReadNumber(Path.Combine(cgroupDir, "memory.current")) ?? 0;
-            long file = ReadKeyValues(Path.Combine(cgroupDir, "memory.stat"), kib: false)?.GetValueOrDefault("file") ?? 0;
-            long cgroupAvailable = Math.Max(0, max - (current - file));
+            // Only inactive page cache is counted as free to take: active and mapped file pages (the CUDA libraries)
+            // are not given up quickly, and a limit is enforced by killing. Never more than the limit less this
+            // process's own resident set, whatever the counters say (the H200 run of 2026-12-03 read a 16 GiB
+            // cgroup as 21.7 GiB available through memory.current - file and the child was killed).
+            long current = ReadNumber(Path.Combine(cgroupDir, "memory.current")) ?? max;
+            long inactiveFile = ReadKeyValues(Path.Combine(cgroupDir, "memory.stat"), kib: false)?.GetValueOrDefault("inactive_file") ?? 0;
+            long cgroupAvailable = Math.Max(0, Math.Min(max - current + inactiveFile, max - rss));
             if (cgroupAvailable < available)
             {
                 available = cgroupAvailable;
