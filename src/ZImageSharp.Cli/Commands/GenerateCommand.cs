@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Reflection;
 using System.Text.Json;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -13,34 +14,42 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
     {
         [CommandOption("-p|--prompt <TEXT>")]
         [Description("What to draw. Required.")]
+        [RequestField("prompt")]
         public string? Prompt { get; init; }
 
         [CommandOption("-n|--negative-prompt <TEXT>")]
         [Description("What to avoid; used only with --guidance above 0. Default: empty.")]
+        [RequestField("negative_prompt")]
         public string NegativePrompt { get; init; } = "";
 
         [CommandOption("-W|--width <PIXELS>")]
         [Description("Width, a multiple of 16 (default 1024).")]
+        [RequestField("width")]
         public int Width { get; init; } = 1024;
 
         [CommandOption("-H|--height <PIXELS>")]
         [Description("Height, a multiple of 16 (default 1024).")]
+        [RequestField("height")]
         public int Height { get; init; } = 1024;
 
         [CommandOption("-s|--steps <N>")]
         [Description("Denoising steps (default 8, what Turbo is distilled for).")]
+        [RequestField("steps")]
         public int Steps { get; init; } = 8;
 
         [CommandOption("--seed <N>")]
-        [Description("Seed of the first image; image i uses seed + i. Default: random.")]
+        [Description("Seed of the first image, 0 to 9223372036854775807; image i uses seed + i, so with --count N the seed must leave room for N − 1 more. Default: random.")]
+        [RequestField("seed")]
         public long? Seed { get; init; }
 
         [CommandOption("-c|--count <N>")]
         [Description("Number of images (default 1).")]
+        [RequestField("count")]
         public int Count { get; init; } = 1;
 
         [CommandOption("-g|--guidance <SCALE>")]
         [Description("Classifier-free guidance; 0 (default) is Turbo's setting, above 0 also runs the negative prompt.")]
+        [RequestField("guidance_scale")]
         public float Guidance { get; init; }
 
         [CommandOption("-o|--output <FILE>")]
@@ -70,7 +79,8 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
             GuidanceScale = settings.Guidance,
         };
         // Reject bad input before minutes of model loading.
-        GenerationRequestValidator.Validate(request, RequestLimits.Default);
+        if (GenerationRequestValidator.Check(request, RequestLimits.Default) is { Count: > 0 } errors)
+            throw new UsageException(string.Join(" ", errors.Select(e => $"{OptionFor(e.Field)} {e.Message}")));
         var outputs = OutputPaths(settings.Output, settings.Count);
         foreach (var dir in outputs.Select(Path.GetDirectoryName).Where(d => !string.IsNullOrEmpty(d)).Distinct())
             if (!Directory.Exists(dir)) throw new ArgumentException($"--output: the folder '{dir}' does not exist.");
@@ -125,6 +135,12 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         File.WriteAllBytes(temp, bytes);
         File.Move(temp, path, overwrite: true);
     }
+
+    /// <summary>The option that sets a request field, so the validator's "width must be …" reads "--width must be …".</summary>
+    internal static string OptionFor(string field) =>
+        typeof(Settings).GetProperties()
+            .FirstOrDefault(p => p.GetCustomAttribute<RequestFieldAttribute>()?.Field == field)
+            ?.GetCustomAttribute<CommandOptionAttribute>() is { } option ? "--" + option.LongNames[0] : field;
 }
 
 /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
