@@ -78,12 +78,12 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
             Count = settings.Count,
             GuidanceScale = settings.Guidance,
         };
-        // Reject bad input before minutes of model loading.
+        // Reject bad input, and an output that could not be written, before minutes of model loading.
         if (GenerationRequestValidator.Check(request, RequestLimits.Default) is { Count: > 0 } errors)
             throw new UsageException(string.Join(" ", errors.Select(e => $"{OptionFor(e.Field)} {e.Message}")));
         var outputs = OutputPaths(settings.Output, settings.Count);
-        foreach (var dir in outputs.Select(Path.GetDirectoryName).Where(d => !string.IsNullOrEmpty(d)).Distinct())
-            if (!Directory.Exists(dir)) throw new ArgumentException($"--output: the folder '{dir}' does not exist.");
+        var files = OutputFiles.Default;
+        files.CheckWritable(outputs);
 
         using var engine = EngineFactory.Create(settings);
         if (engine.Model.IsDemo)
@@ -111,8 +111,7 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
                 task.Value = task.MaxValue;
             });
 
-        for (int i = 0; i < result!.Images.Count; i++)
-            WriteAtomically(outputs[i], result.Images[i].Png);
+        files.WriteAll(outputs, result!.Images.Select(i => i.Png).ToList());
         var table = new Table().AddColumn("file").AddColumn("seed").AddColumn("size");
         for (int i = 0; i < result.Images.Count; i++)
             table.AddRow(Markup.Escape(outputs[i]), result.Images[i].Seed.ToString(), $"{result.Images[i].Width}x{result.Images[i].Height}");
@@ -126,14 +125,6 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         if (count == 1) return [output];
         var stem = Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output));
         return Enumerable.Range(1, count).Select(i => $"{stem}-{i}.png").ToList();
-    }
-
-    /// <summary>Never leaves a half-written PNG: write a temporary file beside the target, then rename.</summary>
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        var temp = path + ".partial";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, path, overwrite: true);
     }
 
     /// <summary>The option that sets a request field, so the validator's "width must be …" reads "--width must be …".</summary>
