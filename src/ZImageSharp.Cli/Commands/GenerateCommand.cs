@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Reflection;
 using System.Text.Json;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -13,34 +14,42 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
     {
         [CommandOption("-p|--prompt <TEXT>")]
         [Description("What to draw. Required.")]
+        [RequestField("prompt")]
         public string? Prompt { get; init; }
 
         [CommandOption("-n|--negative-prompt <TEXT>")]
         [Description("What to avoid; used only with --guidance above 0. Default: empty.")]
+        [RequestField("negative_prompt")]
         public string NegativePrompt { get; init; } = "";
 
         [CommandOption("-W|--width <PIXELS>")]
         [Description("Width, a multiple of 16 (default 1024).")]
+        [RequestField("width")]
         public int Width { get; init; } = 1024;
 
         [CommandOption("-H|--height <PIXELS>")]
         [Description("Height, a multiple of 16 (default 1024).")]
+        [RequestField("height")]
         public int Height { get; init; } = 1024;
 
         [CommandOption("-s|--steps <N>")]
         [Description("Denoising steps (default 8, what Turbo is distilled for).")]
+        [RequestField("steps")]
         public int Steps { get; init; } = 8;
 
         [CommandOption("--seed <N>")]
-        [Description("Seed of the first image; image i uses seed + i. Default: random.")]
+        [Description("Seed of the first image, 0 to 9223372036854775807; image i uses seed + i, so with --count N the seed must leave room for N − 1 more. Default: random.")]
+        [RequestField("seed")]
         public long? Seed { get; init; }
 
         [CommandOption("-c|--count <N>")]
         [Description("Number of images (default 1).")]
+        [RequestField("count")]
         public int Count { get; init; } = 1;
 
         [CommandOption("-g|--guidance <SCALE>")]
         [Description("Classifier-free guidance; 0 (default) is Turbo's setting, above 0 also runs the negative prompt.")]
+        [RequestField("guidance_scale")]
         public float Guidance { get; init; }
 
         [CommandOption("-o|--output <FILE>")]
@@ -69,11 +78,12 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
             Count = settings.Count,
             GuidanceScale = settings.Guidance,
         };
-        // Reject bad input before minutes of model loading.
-        GenerationRequestValidator.Validate(request, RequestLimits.Default);
+        // Reject bad input, and an output that could not be written, before minutes of model loading.
+        if (GenerationRequestValidator.Check(request, RequestLimits.Default) is { Count: > 0 } errors)
+            throw new UsageException(string.Join(" ", errors.Select(e => $"{OptionFor(e.Field)} {e.Message}")));
         var outputs = OutputPaths(settings.Output, settings.Count);
-        foreach (var dir in outputs.Select(Path.GetDirectoryName).Where(d => !string.IsNullOrEmpty(d)).Distinct())
-            if (!Directory.Exists(dir)) throw new ArgumentException($"--output: the folder '{dir}' does not exist.");
+        var files = OutputFiles.Default;
+        files.CheckWritable(outputs);
 
         using var engine = EngineFactory.Create(settings, firstRequest: request);
         if (engine.Model.IsDemo)
@@ -101,8 +111,7 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
                 task.Value = task.MaxValue;
             });
 
-        for (int i = 0; i < result!.Images.Count; i++)
-            WriteAtomically(outputs[i], result.Images[i].Png);
+        files.WriteAll(outputs, result!.Images.Select(i => i.Png).ToList());
         var table = new Table().AddColumn("file").AddColumn("seed").AddColumn("size");
         for (int i = 0; i < result.Images.Count; i++)
             table.AddRow(Markup.Escape(outputs[i]), result.Images[i].Seed.ToString(), $"{result.Images[i].Width}x{result.Images[i].Height}");
@@ -118,13 +127,11 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         return Enumerable.Range(1, count).Select(i => $"{stem}-{i}.png").ToList();
     }
 
-    /// <summary>Never leaves a half-written PNG: write a temporary file beside the target, then rename.</summary>
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        var temp = path + ".partial";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, path, overwrite: true);
-    }
+    /// <summary>The option that sets a request field, so the validator's "width must be …" reads "--width must be …".</summary>
+    internal static string OptionFor(string field) =>
+        typeof(Settings).GetProperties()
+            .FirstOrDefault(p => p.GetCustomAttribute<RequestFieldAttribute>()?.Field == field)
+            ?.GetCustomAttribute<CommandOptionAttribute>() is { } option ? "--" + option.LongNames[0] : field;
 }
 
 /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>

@@ -5,6 +5,13 @@ namespace ZImageSharp.Contracts;
 /// <summary>Checks every field of a request at once, so a client learns all its mistakes from one answer.</summary>
 public static class GenerationRequestValidator
 {
+    /// <summary>
+    /// The largest seed (2⁶³ − 1, the documented range of every API). Image i of a request uses seed + i, so the
+    /// validator refuses a seed whose last image would pass it instead of letting it wrap to a negative seed that no
+    /// request could ask for again.
+    /// </summary>
+    public const long MaxSeed = long.MaxValue;
+
     public static IReadOnlyList<FieldError> Check(GenerationRequest request, RequestLimits limits)
     {
         var errors = new List<FieldError>();
@@ -17,23 +24,44 @@ public static class GenerationRequestValidator
         CheckSize("width", request.Width, limits, errors);
         CheckSize("height", request.Height, limits, errors);
         if (request.Steps < limits.MinSteps || request.Steps > limits.MaxSteps)
-            errors.Add(new("steps", $"must be between {limits.MinSteps} and {limits.MaxSteps} (got {request.Steps})."));
-        if (request.Count < 1 || request.Count > limits.MaxCount)
-            errors.Add(new("count", $"must be between 1 and {limits.MaxCount} (got {request.Count})."));
+            errors.Add(new("steps", $"must be {Allowed("steps", limits)} (got {request.Steps})."));
+        bool countValid = request.Count >= 1 && request.Count <= limits.MaxCount;
+        if (!countValid)
+            errors.Add(new("count", $"must be {Allowed("count", limits)} (got {request.Count})."));
         if (request.Seed is < 0)
-            errors.Add(new("seed", $"must be between 0 and {long.MaxValue}, or omitted for a random seed (got {request.Seed})."));
+            errors.Add(new("seed", $"must be {Allowed("seed", limits)} (got {request.Seed})."));
+        else if (request.Seed is { } seed && countValid && seed > MaxSeed - (request.Count - 1))
+            errors.Add(new("seed", $"must be at most {MaxSeed - (request.Count - 1)} for {request.Count} images: image i uses seed + i, " +
+                $"and every image seed must stay between 0 and {MaxSeed} (got {seed})."));
         if (!float.IsFinite(request.GuidanceScale) || request.GuidanceScale < 0 || request.GuidanceScale > 30)
-            errors.Add(new("guidance_scale", $"must be between 0 and 30 (got {request.GuidanceScale})."));
+            errors.Add(new("guidance_scale", $"must be {Allowed("guidance_scale", limits)} (got {request.GuidanceScale})."));
         if (!float.IsFinite(request.CfgTruncation) || request.CfgTruncation < 0 || request.CfgTruncation > 1)
-            errors.Add(new("cfg_truncation", $"must be between 0 and 1 (got {request.CfgTruncation})."));
+            errors.Add(new("cfg_truncation", $"must be {Allowed("cfg_truncation", limits)} (got {request.CfgTruncation})."));
         if (!float.IsFinite(request.CfgNormalization) || request.CfgNormalization < 0 || request.CfgNormalization > 10)
-            errors.Add(new("cfg_normalization", $"must be between 0 (off) and 10 (got {request.CfgNormalization})."));
+            errors.Add(new("cfg_normalization", $"must be {Allowed("cfg_normalization", limits)} (got {request.CfgNormalization})."));
         if (request.Shift is { } shift && (!float.IsFinite(shift) || shift <= 0 || shift > 100))
-            errors.Add(new("shift", $"must be above 0 and at most 100 (got {shift})."));
+            errors.Add(new("shift", $"must be {Allowed("shift", limits)} (got {shift})."));
         if (!limits.Samplers.Contains(request.Sampler, StringComparer.OrdinalIgnoreCase))
-            errors.Add(new("sampler", $"must be one of: {string.Join(", ", limits.Samplers)} (got '{request.Sampler}')."));
+            errors.Add(new("sampler", $"must be {Allowed("sampler", limits)} (got '{request.Sampler}')."));
         return errors;
     }
+
+    /// <summary>What a field accepts, in words that complete "must be …", so a front end that fails to even parse a
+    /// value (a CLI option, a form) can say the same as the validator.</summary>
+    public static string Allowed(string field, RequestLimits limits) => field switch
+    {
+        "prompt" or "negative_prompt" => $"a text of at most {limits.MaxPromptCharacters} characters",
+        "width" or "height" => $"a multiple of {limits.SizeMultiple} between {limits.MinSize} and {limits.MaxSize}",
+        "steps" => $"between {limits.MinSteps} and {limits.MaxSteps}",
+        "count" => $"between 1 and {limits.MaxCount}",
+        "seed" => $"between 0 and {MaxSeed}, or omitted for a random seed",
+        "guidance_scale" => "between 0 and 30",
+        "cfg_truncation" => "between 0 and 1",
+        "cfg_normalization" => "between 0 (off) and 10",
+        "shift" => "above 0 and at most 100",
+        "sampler" => $"one of: {string.Join(", ", limits.Samplers)}",
+        _ => throw new ArgumentOutOfRangeException(nameof(field), field, "Not a field of a generation request."),
+    };
 
     /// <summary>Throws <see cref="InvalidRequestException"/> listing every invalid field.</summary>
     public static void Validate(GenerationRequest request, RequestLimits limits)
@@ -45,7 +73,6 @@ public static class GenerationRequestValidator
     private static void CheckSize(string field, int value, RequestLimits limits, List<FieldError> errors)
     {
         if (value < limits.MinSize || value > limits.MaxSize || value % limits.SizeMultiple != 0)
-            errors.Add(new(field,
-                $"must be a multiple of {limits.SizeMultiple} between {limits.MinSize} and {limits.MaxSize} (got {value})."));
+            errors.Add(new(field, $"must be {Allowed(field, limits)} (got {value})."));
     }
 }

@@ -78,6 +78,7 @@ public static class ModelFactory
     public static ZImageModels FromCheckpoint(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType,
         bool byPlan = false)
     {
+        CheckpointPreflight.Check(options); // headers and configs only: a wrong file fails here, not after building the models
         var layout = CheckpointLayout.Resolve(new CheckpointPaths
         {
             Folder = options.ModelPath,
@@ -154,10 +155,5 @@ public static class ModelFactory
         };
     }
 
-    private static double ReadShift(string? schedulerConfig)
-    {
-        if (schedulerConfig is null) return 3.0;
-        using var doc = JsonDocument.Parse(File.ReadAllText(schedulerConfig));
-        return doc.RootElement.TryGetProperty("shift", out var shift) && shift.TryGetDouble(out var value) ? value : 1.0;
-    }
+    private static double ReadShift(string? schedulerConfig) => SchedulerConfig.ReadShift(schedulerConfig);
 }

@@ -1,4 +1,5 @@
 using ZImageSharp.Errors;
+using ZImageSharp.Options;
 
 namespace ZImageSharp.Engine.Weights;
 
@@ -22,6 +23,16 @@ public sealed record CheckpointPaths
 
     /// <summary>A tokenizer folder (tokenizer.json, or vocab.json + merges.txt); defaults to the folder's tokenizer/.</summary>
     public string? Tokenizer { get; init; }
+
+    /// <summary>The paths an engine's options name.</summary>
+    public static CheckpointPaths For(EngineOptions options) => new()
+    {
+        Folder = options.ModelPath,
+        DiffusionModel = options.DiffusionModelPath,
+        TextEncoder = options.TextEncoderPath,
+        Vae = options.VaePath,
+        Tokenizer = options.TokenizerPath,
+    };
 }
 
 /// <summary>One component's files. Its weights always open in diffusers names (through <see cref="CheckpointKeyMap"/>).</summary>

@@ -1,19 +1,15 @@
-using Spectre.Console;
 using ZImageSharp.Imaging;
 
 namespace ZImageSharp.Engine.Tests.Engine;
 
 /// <summary>The README's main command, in-process: the demo model writes a real PNG carrying its parameters.</summary>
+[Collection(CliCollection.Name)]
 public class GenerateCommandTests
 {
-    /// <summary>Runs the CLI with Spectre's console writing into a string (it is a process-wide static).</summary>
     private static (int Code, string Output) RunCli(params string[] args)
     {
-        var previous = AnsiConsole.Console;
-        using var writer = new StringWriter();
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No });
-        try { return (ZImageSharp.Cli.Program.Run(args), writer.ToString()); }
-        finally { AnsiConsole.Console = previous; }
+        var (code, stdout, stderr) = CliRunner.Run(args);
+        return (code, stdout + stderr);
     }
 
     [Fact]
@@ -45,8 +41,41 @@ public class GenerateCommandTests
     [InlineData(new[] { "--output", "out.jpg" }, "--output must name a .png file")]
     public void BadInputGetsAClearErrorAndExitCode2(string[] extra, string message)
     {
-        var (code, text) = RunCli(["generate", "--device", "cpu", "--prompt", "x", .. extra]);
+        var (code, stdout, stderr) = CliRunner.Run(["generate", "--device", "cpu", "--prompt", "x", .. extra]);
         Assert.Equal(2, code);
-        Assert.Contains(message, text.Replace("\n", " "));
+        Assert.Contains(message, stderr);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public void ASeedWhoseLastImageWouldLeaveTheRangeIsRefusedBeforeTheModelLoads()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("generate", "--device", "cpu", "--prompt", "x", "--seed", "9223372036854775807", "--count", "2");
+        Assert.Equal(2, code);
+        Assert.Contains("--seed must be at most 9223372036854775806 for 2 images: image i uses seed + i, and every image seed must stay " +
+            "between 0 and 9223372036854775807 (got 9223372036854775807).", stderr);
+        Assert.DoesNotContain("demo model", stdout);
+    }
+
+    [Fact]
+    public void TheHighestSeedsAreUsedExactlyAndRecordedInEachPng()
+    {
+        var dir = Directory.CreateTempSubdirectory("zimage-seeds-");
+        try
+        {
+            var output = Path.Combine(dir.FullName, "top.png");
+            var (code, stdout, stderr) = CliRunner.Run("generate", "--device", "cpu", "--prompt", "x", "--width", "64", "--height", "64",
+                "--steps", "1", "--seed", "9223372036854775806", "--count", "2", "--output", output);
+            Assert.True(code == 0, stderr);
+            for (int i = 1; i <= 2; i++)
+            {
+                long expected = 9223372036854775805 + i;
+                var png = PngReader.Read(File.ReadAllBytes(Path.Combine(dir.FullName, $"top-{i}.png")));
+                Assert.Equal(expected, ImageParameters.FromPng(png)!.Seed);
+                Assert.Contains($"Seed: {expected},", png.GetText("parameters"));
+                Assert.Contains(expected.ToString(), stdout);
+            }
+        }
+        finally { dir.Delete(recursive: true); }
     }
 }
