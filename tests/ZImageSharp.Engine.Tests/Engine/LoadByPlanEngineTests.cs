@@ -1,5 +1,6 @@
 using TorchSharp;
 using ZImageSharp.Contracts;
+using ZImageSharp.Engine.Tests.Weights;
 using ZImageSharp.Errors;
 using ZImageSharp.Options;
 using ZImageSharp.Planning;
@@ -11,16 +12,13 @@ namespace ZImageSharp.Engine.Tests.Engine;
 /// --vram-budget the modules are built on the meta device and filled from the files by the placer; host RAM is planned
 /// like the card's memory; float32 is sized at 4 bytes.
 /// </summary>
-public sealed class LoadByPlanEngineTests : IDisposable
+public sealed class LoadByPlanEngineTests
 {
     private static readonly GenerationRequest Small = new() { Prompt = "a lighthouse", Width = 64, Height = 64, Steps = 2, Seed = 11 };
-    private readonly TinyCheckpoint _checkpoint = new();
-
-    public void Dispose() => _checkpoint.Dispose();
 
     private ZImageEngine Create(string? vram = "8GiB", string? ram = null, string dtype = "auto") => ZImageEngine.Create(new EngineOptions
     {
-        ModelPath = _checkpoint.Path,
+        ModelPath = TinyCheckpoint.Folder,
         Device = "cpu",
         VramBudget = vram is null ? null : ByteSize.Parse(vram),
         RamBudget = ram is null ? null : ByteSize.Parse(ram),
@@ -72,7 +70,7 @@ public sealed class LoadByPlanEngineTests : IDisposable
         using var bf16 = Create(dtype: "bf16");
         // The placed modules' parameters are empty; count the elements of the architecture the folder describes.
         using var meta = new ZImageSharp.Engine.Models.Transformer.ZImageTransformer(
-            ZImageSharp.Engine.Models.Transformer.ZImageTransformerConfig.FromJson(Path.Combine(_checkpoint.Path, "transformer", "config.json")),
+            ZImageSharp.Engine.Models.Transformer.ZImageTransformerConfig.FromJson(Path.Combine(TinyCheckpoint.Folder, "transformer", "config.json")),
             new torch.Device(DeviceType.META));
         long elements = meta.named_parameters().Sum(p => p.parameter.numel());
         var fp32Plan = fp32.BuildPlan(Small);
