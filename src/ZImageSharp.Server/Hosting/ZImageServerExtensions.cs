@@ -2,6 +2,8 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -47,6 +49,8 @@ public static class ZImageServerExtensions
         services.AddHostedService(provider => provider.GetRequiredService<GenerationWorker>());
 
         services.AddProblemDetails();
+        // First, so that it answers every error (ProblemJsonWriter says why ASP.NET Core's own is not enough).
+        services.Insert(0, ServiceDescriptor.Singleton<IProblemDetailsWriter, ProblemJsonWriter>());
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.ConfigureHttpJsonOptions(options =>
         {
@@ -71,17 +75,20 @@ public static class ZImageServerExtensions
     public static WebApplication MapZImageServer(this WebApplication app)
     {
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseStatusCodePages(context => Problems.WriteStatusAsync(context.HttpContext).AsTask());
 
         app.MapWebPage();
         app.MapJobsApi();
         app.MapSystemApi();
         app.MapOpenAiImagesApi();
         app.MapAutomatic1111Api();
-        app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry);
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
-        app.MapOpenApi();
+        // These map every method unless told; a scraper or a probe only ever GETs.
+        var getOnly = new HttpMethodMetadata([HttpMethods.Get]);
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry).WithMetadata(getOnly);
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithMetadata(getOnly);
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).WithMetadata(getOnly);
+        // One document: other names miss the route and get the usual 404 problem, not OpenAPI's plain-text one.
+        app.MapOpenApi("/openapi/{documentName:regex(^v1$)}.json");
         return app;
     }
 }
