@@ -8,6 +8,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using ZImageSharp.Server.Apis;
@@ -35,6 +36,15 @@ public static class ZImageServerExtensions
         {
             var needed = TimeSpan.FromSeconds(server.Value.ShutdownGraceSeconds + 10);
             if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
+        });
+
+        // ASP.NET Core logs about ten Information lines a request (starting, endpoint, result, finished); RequestLog
+        // writes one. As its templates' appsettings.json does, the framework logs warnings only, unless the
+        // configuration names a level for Microsoft.AspNetCore itself (more specific categories win anyway).
+        services.Configure<LoggerFilterOptions>(logging =>
+        {
+            if (!logging.Rules.Any(rule => rule.CategoryName == "Microsoft.AspNetCore"))
+                logging.Rules.Add(new LoggerFilterRule(null, "Microsoft.AspNetCore", LogLevel.Warning, null));
         });
 
         services.TryAddSingleton(TimeProvider.System);
@@ -74,6 +84,7 @@ public static class ZImageServerExtensions
     /// /openapi/v1.json.</summary>
     public static WebApplication MapZImageServer(this WebApplication app)
     {
+        app.UseMiddleware<RequestLog>(); // outermost, so that it logs the status the client really got
         app.UseExceptionHandler();
         app.UseStatusCodePages(context => Problems.WriteStatusAsync(context.HttpContext).AsTask());
 
