@@ -51,4 +51,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 15, Message = "{Method} {Path} {Status} {Code} in {Milliseconds:0.0} ms")]
     public static partial void RequestFailed(ILogger logger, LogLevel level, string method, string path, int status, string code, double milliseconds);
+
+    [LoggerMessage(16, LogLevel.Warning, "Serving {Addresses} without authentication (AllowUnauthenticatedNetwork, --insecure-no-auth): anyone who can reach it may generate, cancel, delete and read every job")]
+    public static partial void Unauthenticated(ILogger logger, string addresses);
+
+    [LoggerMessage(17, LogLevel.Information, "API keys required: {Full} with full access, {Read} read-only")]
+    public static partial void KeysRequired(ILogger logger, int full, int read);
 }

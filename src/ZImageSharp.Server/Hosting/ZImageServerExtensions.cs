@@ -15,6 +15,7 @@ using ZImageSharp.Server.Apis;
 using ZImageSharp.Server.Diagnostics;
 using ZImageSharp.Server.Http;
 using ZImageSharp.Server.Jobs;
+using ZImageSharp.Server.Security;
 
 namespace ZImageSharp.Server.Hosting;
 
@@ -31,6 +32,9 @@ public static class ZImageServerExtensions
             .Bind(configuration.GetSection(ZImageServerOptions.SectionName))
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ZImageServerOptions>>(new SecurityOptionsValidator(configuration));
+        services.AddSingleton(provider => ApiKeyRing.Load(
+            provider.GetRequiredService<IOptions<ZImageServerOptions>>().Value, configuration, new List<string>()));
         // The host must wait for the running job's grace period before it gives up on the worker.
         services.AddOptions<HostOptions>().Configure<IOptions<ZImageServerOptions>>((host, server) =>
         {
@@ -87,19 +91,37 @@ public static class ZImageServerExtensions
         app.UseMiddleware<RequestLog>(); // outermost, so that it logs the status the client really got
         app.UseExceptionHandler();
         app.UseStatusCodePages(context => Problems.WriteStatusAsync(context.HttpContext).AsTask());
+        app.UseMiddleware<RequestGuard>();
+        LogSecurity(app);
 
         app.MapWebPage();
         app.MapJobsApi();
         app.MapSystemApi();
+        app.MapSessionApi();
         app.MapOpenAiImagesApi();
         app.MapAutomatic1111Api();
         // These map every method unless told; a scraper or a probe only ever GETs.
         var getOnly = new HttpMethodMetadata([HttpMethods.Get]);
         app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry).WithMetadata(getOnly);
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithMetadata(getOnly);
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).WithMetadata(getOnly);
+        // Probes send no key, and the answer tells nothing but up or down.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithMetadata(getOnly).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") })
+            .WithMetadata(getOnly).AllowAnonymous();
         // One document: other names miss the route and get the usual 404 problem, not OpenAPI's plain-text one.
         app.MapOpenApi("/openapi/{documentName:regex(^v1$)}.json");
         return app;
+    }
+
+    private static void LogSecurity(WebApplication app)
+    {
+        var keys = app.Services.GetRequiredService<ApiKeyRing>(); // validates the options: bad keys stop the build here
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(RequestGuard).FullName!);
+        if (keys.Enabled)
+        {
+            Log.KeysRequired(logger, keys.CountOf(ApiAccess.Full), keys.CountOf(ApiAccess.Read));
+            return;
+        }
+        var exposed = ListenAddresses.Configured(app.Configuration).Where(url => !ListenAddresses.IsLoopback(url)).ToList();
+        if (exposed.Count > 0) Log.Unauthenticated(logger, string.Join(", ", exposed));
     }
 }
