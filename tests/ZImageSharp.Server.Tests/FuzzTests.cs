@@ -1,12 +1,15 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using ZImageSharp.Server.Tests.Infrastructure;
 
 namespace ZImageSharp.Server.Tests;
 
-/// <summary>Random and malformed bodies against every endpoint that reads one: never a 5xx, and every refusal is
-/// problem+json. Seeded, so a failure reproduces.</summary>
+/// <summary>Random and malformed bodies against every endpoint that reads one, and every route with every method and
+/// odd Accept headers: never a 5xx, and every refusal is problem+json. Seeded, so a failure reproduces.</summary>
 public sealed class FuzzTests
 {
     private static readonly string[] Endpoints = ["/api/jobs", "/api/plan", "/v1/images/generations", "/sdapi/v1/txt2img", "/sdapi/v1/options"];
@@ -37,7 +40,10 @@ public sealed class FuzzTests
             string endpoint = Endpoints[random.Next(Endpoints.Length)];
             var content = new ByteArrayContent(Body(random));
             content.Headers.ContentType = random.Next(10) == 0 ? new MediaTypeHeaderValue("text/plain") : new MediaTypeHeaderValue("application/json");
-            var response = await client.PostAsync(endpoint, content);
+            var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
+            // An EventSource, an <img> or a browser navigation must get its refusal as problem+json too.
+            if (random.Next(4) == 0) request.Headers.TryAddWithoutValidation("Accept", Accepts[random.Next(Accepts.Length)]);
+            var response = await client.SendAsync(request);
             int status = (int)response.StatusCode;
             statuses[status] = statuses.GetValueOrDefault(status) + 1;
             if (status >= 500)
@@ -51,6 +57,66 @@ public sealed class FuzzTests
         Assert.True(statuses.GetValueOrDefault(200) + statuses.GetValueOrDefault(202) > 50, string.Join(", ", statuses.Select(s => $"{s.Key}: {s.Value}")));
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/ready")).StatusCode);
     }
+
+    [Fact]
+    public async Task Every_route_and_method_answers_an_event_stream_client_without_a_5xx()
+    {
+        await using var server = new ServerFactory(configure: o =>
+        {
+            o.QueueCapacity = 4;
+            o.SyncTimeoutSeconds = 5;
+        });
+        server.Generator.StepDelay = TimeSpan.Zero;
+        var client = server.CreateClient();
+        var routes = server.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Select(e => "/" + e.RoutePattern.RawText!.Trim('/'))
+            .Concat(["/no/such/route", "/api/jobs/{id}/nope", "/api", "/sdapi/v1/{id}"])
+            .Distinct()
+            .ToList();
+        var methods = new[] { "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE" };
+        var random = new Random(20261201);
+        // Finished jobs' ids (DELETE removes some as it goes), an unknown one, or junk, wherever a route takes a parameter.
+        var values = new List<string> { "0197a1c4e2f37c2a9d1f0e5b8a7c6d5e", "nope", "0", "-1", "%C3%A9%20x", new string('9', 300), "..%2F..%2Fetc" };
+        for (int i = 0; i < 8; i++)
+        {
+            var finished = await client.SubmitAsync(new { prompt = "finished", steps = 1 });
+            values.Add((string)(await client.WaitForEndAsync((string)finished["id"]!))["id"]!);
+        }
+        var statuses = new Dictionary<int, int>();
+        int cases = 0;
+        foreach (string route in routes)
+        foreach (string method in methods)
+        for (int repeat = 0; repeat < 3; repeat++)
+        {
+            string path = Regex.Replace(route, @"\{[^}]+\}", _ => values[random.Next(values.Count)]);
+            var request = new HttpRequestMessage(new HttpMethod(method), path);
+            request.Headers.TryAddWithoutValidation("Accept", repeat == 0 ? "text/event-stream" : Accepts[random.Next(Accepts.Length)]);
+            if (method is "POST" or "PUT" or "PATCH" && random.Next(3) > 0)
+            {
+                request.Content = new ByteArrayContent(Body(random));
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            }
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            var response = await client.SendAsync(request, timeout.Token);
+            int status = (int)response.StatusCode;
+            statuses[status] = statuses.GetValueOrDefault(status) + 1;
+            cases++;
+            string accept = string.Join(",", request.Headers.Accept);
+            if (status >= 500)
+                Assert.Fail($"{method} {path} (Accept: {accept}) answered {status}: {await response.Content.ReadAsStringAsync()}");
+            if (status >= 400 && method != "HEAD")
+                Assert.True(response.Content.Headers.ContentType?.MediaType == "application/problem+json",
+                    $"{method} {path} (Accept: {accept}) answered {status} as {response.Content.Headers.ContentType}");
+        }
+        string summary = string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}: {s.Value}"));
+        Assert.True(statuses.GetValueOrDefault(404) > 20, summary);
+        Assert.True(statuses.GetValueOrDefault(405) > cases / 3, summary);
+        Assert.True(statuses.GetValueOrDefault(200) > 20, summary);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/ready")).StatusCode);
+    }
+
+    private static readonly string[] Accepts =
+        ["text/event-stream", "image/png", "text/html", "text/plain", "*/*", "application/xml", "text/event-stream;q=1, */*;q=0", "garbage;;"];
 
     private static byte[] Body(Random random) => random.Next(8) switch
     {

@@ -37,6 +37,17 @@ public sealed class HostingTests
     }
 
     [Fact]
+    public void Validate_checks_the_settings_without_an_engine_so_zimage_serve_fails_before_loading_one()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => ZImageServerHost.Validate(["--urls", "http://0.0.0.0:7860"]));
+        Assert.Contains("no API key", error.Message);
+        // What the host adds to the options counts: zimage serve's --api-key.
+        ZImageServerHost.Validate(["--urls", "http://0.0.0.0:7860"], (services, _) =>
+            services.PostConfigure<ZImageServerOptions>(o => o.ApiKeys.Add("read:0123456789abcdef0123")));
+        Assert.Throws<OptionsValidationException>(() => ZImageServerHost.Validate(["--ZImage:Server:QueueCapacity=0"]));
+    }
+
+    [Fact]
     public async Task Two_gpus_run_two_jobs_at_once()
     {
         await using var server = new ServerFactory(configure: o => o.GpuCount = 2);

@@ -184,9 +184,7 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
             using var playwright = await Playwright.CreateAsync();
             await using var browser = await HeadlessChromium.LaunchAsync(playwright, profile);
             var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
-            var consoleErrors = new List<string>();
-            page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };
-            page.PageError += (_, error) => consoleErrors.Add(error);
+            var consoleErrors = HeadlessChromium.WatchErrors(page);
 
             await page.GotoAsync(address.ToString());
             await Assertions.Expect(page.Locator("#model-name")).ToHaveTextAsync(DemoName);
@@ -213,7 +211,9 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
             await Assertions.Expect(page.Locator("#progress-step")).ToContainTextAsync("Done in");
             var labels = await page.EvaluateAsync<string[]>("() => window.progressLabels");
             output.WriteLine($"progress labels: {string.Join(" | ", labels)}");
-            Assert.Contains("Step 1 of 6", labels);
+            // The stream starts with the latest step, so a step the tiny model finished before the page's EventSource
+            // connected (a busy machine) is never shown; the last one always is.
+            Assert.Contains(labels, l => l.StartsWith("Step ", StringComparison.Ordinal) && l != "Step 6 of 6");
             Assert.Contains("Step 6 of 6", labels);
             Assert.True(await page.Locator("#results img").EvaluateAsync<bool>("img => img.complete && img.naturalWidth === 256"),
                 "the result image did not load at 256 px wide");
@@ -229,7 +229,7 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
             output.WriteLine($"screenshot: {screenshot}");
             Assert.True(new FileInfo(screenshot).Length > 10_000);
-            Assert.Empty(consoleErrors);
+            Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
         }
         finally
         {

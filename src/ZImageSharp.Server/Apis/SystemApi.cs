@@ -7,6 +7,7 @@ using ZImageSharp.Contracts;
 using ZImageSharp.Server.Hosting;
 using ZImageSharp.Server.Http;
 using ZImageSharp.Server.Jobs;
+using ZImageSharp.Server.Security;
 
 namespace ZImageSharp.Server.Apis;
 
@@ -19,6 +20,7 @@ internal static class SystemApi
         app.MapPost("/api/plan", Plan)
             .WithTags("System")
             .WithName("PlanRequest")
+            .AllowReadOnlyKeys() // it changes nothing
             .WithSummary("The memory plan this device would use for a request; fits=false carries the largest size that fits.")
             .Accepts<JobSubmission>("application/json")
             .Produces<PlanDto>()

@@ -2,16 +2,20 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using ZImageSharp.Server.Apis;
 using ZImageSharp.Server.Diagnostics;
 using ZImageSharp.Server.Http;
 using ZImageSharp.Server.Jobs;
+using ZImageSharp.Server.Security;
 
 namespace ZImageSharp.Server.Hosting;
 
@@ -28,11 +32,23 @@ public static class ZImageServerExtensions
             .Bind(configuration.GetSection(ZImageServerOptions.SectionName))
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ZImageServerOptions>>(new SecurityOptionsValidator(configuration));
+        services.AddSingleton(provider => ApiKeyRing.Load(
+            provider.GetRequiredService<IOptions<ZImageServerOptions>>().Value, configuration, new List<string>()));
         // The host must wait for the running job's grace period before it gives up on the worker.
         services.AddOptions<HostOptions>().Configure<IOptions<ZImageServerOptions>>((host, server) =>
         {
             var needed = TimeSpan.FromSeconds(server.Value.ShutdownGraceSeconds + 10);
             if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
+        });
+
+        // ASP.NET Core logs about ten Information lines a request (starting, endpoint, result, finished); RequestLog
+        // writes one. As its templates' appsettings.json does, the framework logs warnings only, unless the
+        // configuration names a level for Microsoft.AspNetCore itself (more specific categories win anyway).
+        services.Configure<LoggerFilterOptions>(logging =>
+        {
+            if (!logging.Rules.Any(rule => rule.CategoryName == "Microsoft.AspNetCore"))
+                logging.Rules.Add(new LoggerFilterRule(null, "Microsoft.AspNetCore", LogLevel.Warning, null));
         });
 
         services.TryAddSingleton(TimeProvider.System);
@@ -47,6 +63,8 @@ public static class ZImageServerExtensions
         services.AddHostedService(provider => provider.GetRequiredService<GenerationWorker>());
 
         services.AddProblemDetails();
+        // First, so that it answers every error (ProblemJsonWriter says why ASP.NET Core's own is not enough).
+        services.Insert(0, ServiceDescriptor.Singleton<IProblemDetailsWriter, ProblemJsonWriter>());
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.ConfigureHttpJsonOptions(options =>
         {
@@ -70,18 +88,40 @@ public static class ZImageServerExtensions
     /// /openapi/v1.json.</summary>
     public static WebApplication MapZImageServer(this WebApplication app)
     {
+        app.UseMiddleware<RequestLog>(); // outermost, so that it logs the status the client really got
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseStatusCodePages(context => Problems.WriteStatusAsync(context.HttpContext).AsTask());
+        app.UseMiddleware<RequestGuard>();
+        LogSecurity(app);
 
         app.MapWebPage();
         app.MapJobsApi();
         app.MapSystemApi();
+        app.MapSessionApi();
         app.MapOpenAiImagesApi();
         app.MapAutomatic1111Api();
-        app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry);
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
-        app.MapOpenApi();
+        // These map every method unless told; a scraper or a probe only ever GETs.
+        var getOnly = new HttpMethodMetadata([HttpMethods.Get]);
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<ServerMetrics>().Registry).WithMetadata(getOnly);
+        // Probes send no key, and the answer tells nothing but up or down.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithMetadata(getOnly).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") })
+            .WithMetadata(getOnly).AllowAnonymous();
+        // One document: other names miss the route and get the usual 404 problem, not OpenAPI's plain-text one.
+        app.MapOpenApi("/openapi/{documentName:regex(^v1$)}.json");
         return app;
+    }
+
+    private static void LogSecurity(WebApplication app)
+    {
+        var keys = app.Services.GetRequiredService<ApiKeyRing>(); // validates the options: bad keys stop the build here
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(RequestGuard).FullName!);
+        if (keys.Enabled)
+        {
+            Log.KeysRequired(logger, keys.CountOf(ApiAccess.Full), keys.CountOf(ApiAccess.Read));
+            return;
+        }
+        var exposed = ListenAddresses.Configured(app.Configuration).Where(url => !ListenAddresses.IsLoopback(url)).ToList();
+        if (exposed.Count > 0) Log.Unauthenticated(logger, string.Join(", ", exposed));
     }
 }

@@ -39,5 +39,26 @@ public sealed class ZImageServerOptions
     [Range(1, 10_000)]
     public int MaxHistoryPage { get; set; } = 100;
 
+    /// <summary>API keys, each <c>KEY</c> or <c>full:KEY</c> (may also create, cancel, delete and interrupt) or
+    /// <c>read:KEY</c> (may only read). With none, and none in <see cref="ApiKeysFile"/> or ZIMAGE_API_KEYS, the server
+    /// needs no key, and then listens to this machine only (<see cref="AllowUnauthenticatedNetwork"/>). docs/server.md.</summary>
+    public List<string> ApiKeys { get; set; } = [];
+
+    /// <summary>A file of API keys, one entry a line as in <see cref="ApiKeys"/>; blank lines and lines starting
+    /// with # are skipped. Read at startup.</summary>
+    public string? ApiKeysFile { get; set; }
+
+    /// <summary>Host names the server answers to besides loopback names and the address it listens on, for example
+    /// <c>gpu.example.com</c> or <c>*.lan</c>; <c>*</c> allows any. Other Host headers get 421 (DNS rebinding).</summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>Origins besides the server's own whose pages may change state (POST, DELETE), for example
+    /// <c>https://gpu.example.com</c> behind a proxy that rewrites the Host header.</summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>Serve a non-loopback address without API keys (<c>zimage serve --insecure-no-auth</c>). Without
+    /// it, such a server refuses to start. Default false.</summary>
+    public bool AllowUnauthenticatedNetwork { get; set; }
+
     internal string ResolvedDataDirectory => Path.GetFullPath(DataDirectory);
 }

@@ -16,6 +16,11 @@ internal static class ErrorCodes
     public const string Cancelled = "cancelled";
     public const string ShuttingDown = "shutting_down";
     public const string Timeout = "timeout";
+    public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string CrossSite = "cross_site";
+    public const string UnknownHost = "unknown_host";
+    public const string MethodNotAllowed = "method_not_allowed";
 
     public static string Wire(ErrorCode code) => code switch
     {
@@ -30,6 +35,10 @@ internal static class ErrorCodes
     public static int Status(string wireCode) => wireCode switch
     {
         "invalid_request" => StatusCodes.Status400BadRequest,
+        Unauthorized => StatusCodes.Status401Unauthorized,
+        Forbidden or CrossSite => StatusCodes.Status403Forbidden,
+        MethodNotAllowed => StatusCodes.Status405MethodNotAllowed,
+        UnknownHost => StatusCodes.Status421MisdirectedRequest,
         "no_plan_fits" => StatusCodes.Status422UnprocessableEntity,
         QueueFull => StatusCodes.Status429TooManyRequests,
         NotFound => StatusCodes.Status404NotFound,
@@ -38,6 +47,21 @@ internal static class ErrorCodes
         "out_of_memory" or "device_unavailable" or ShuttingDown => StatusCodes.Status503ServiceUnavailable,
         Timeout => StatusCodes.Status504GatewayTimeout,
         _ => StatusCodes.Status500InternalServerError,
+    };
+
+    /// <summary>The code of an answer that only has a status (written by the framework, not by us).</summary>
+    public static string ForStatus(int status) => status switch
+    {
+        StatusCodes.Status401Unauthorized => Unauthorized,
+        StatusCodes.Status403Forbidden => Forbidden,
+        StatusCodes.Status404NotFound => NotFound,
+        StatusCodes.Status405MethodNotAllowed => MethodNotAllowed,
+        StatusCodes.Status409Conflict => Conflict,
+        StatusCodes.Status421MisdirectedRequest => UnknownHost,
+        StatusCodes.Status429TooManyRequests => QueueFull,
+        StatusCodes.Status503ServiceUnavailable => ShuttingDown,
+        < 500 => "invalid_request",
+        _ => "internal",
     };
 
     public static string Type(string wireCode) => TypePrefix + wireCode.Replace('_', '-');
@@ -55,6 +79,11 @@ internal static class ErrorCodes
         Cancelled => "The job was cancelled.",
         ShuttingDown => "The server is shutting down.",
         Timeout => "The job took too long for a synchronous answer.",
+        Unauthorized => "An API key is required.",
+        Forbidden => "This API key may not do this.",
+        CrossSite => "Cross-site requests may not change anything.",
+        UnknownHost => "The server does not answer to this host name.",
+        MethodNotAllowed => "The route does not serve this method.",
         _ => "The server failed.",
     };
 }

@@ -7,9 +7,8 @@ using ZImageSharp.Server.Jobs;
 namespace ZImageSharp.Server.Http;
 
 /// <summary>Turns every exception an endpoint throws into problem+json. Client mistakes get 4xx naming the field;
-/// only the server's own failures are 5xx. On the OpenAI routes the body also carries OpenAI's <c>error</c> object,
-/// so their SDKs show the message.</summary>
-internal sealed class ProblemExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+/// only the server's own failures are 5xx. <see cref="Problems"/> writes them.</summary>
+internal sealed class ProblemExceptionHandler : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -29,24 +28,10 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems) :
             BadHttpRequestException bad => Problem("invalid_request", bad.Message, bad.StatusCode),
             _ => null,
         };
-        if (problem is null) return false; // Unexpected: the default handler logs it and answers a bare 500.
+        if (problem is null) return false; // Unexpected: the default handler logs it and answers a 500 saying nothing more.
 
-        problem.Instance = context.Request.Path;
-        if (context.Request.Path.StartsWithSegments("/v1"))
-            problem.Extensions["error"] = new Dictionary<string, object?>
-            {
-                ["message"] = problem.Detail,
-                ["type"] = problem.Status is >= 500 ? "server_error" : "invalid_request_error",
-                ["param"] = (problem as ValidationProblemDetails)?.Errors.Keys.FirstOrDefault(),
-                ["code"] = problem.Extensions.TryGetValue("code", out var code) ? code : null,
-            };
-        context.Response.StatusCode = problem.Status ?? 500;
-        return await problems.TryWriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = context,
-            ProblemDetails = problem,
-            Exception = exception,
-        }).ConfigureAwait(false);
+        await Problems.WriteAsync(context, problem, exception).ConfigureAwait(false);
+        return true;
     }
 
     private static ProblemDetails Invalid(InvalidRequestException e)
@@ -98,16 +83,5 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems) :
         return problem;
     }
 
-    private static ProblemDetails Problem(string code, string detail, int? status = null)
-    {
-        var problem = new ProblemDetails
-        {
-            Type = ErrorCodes.Type(code),
-            Title = ErrorCodes.Title(code),
-            Status = status ?? ErrorCodes.Status(code),
-            Detail = detail,
-        };
-        problem.Extensions["code"] = code;
-        return problem;
-    }
+    private static ProblemDetails Problem(string code, string detail, int? status = null) => Problems.Create(code, detail, status);
 }

@@ -160,7 +160,7 @@ internal sealed class GenerationWorker(
                     $"The engine failed unexpectedly in phase {progress.PhaseName}; the server log has the details."),
             };
             if (e is ZImageException) Log.JobFailed(logger, id, error.Phase ?? "unknown", error.Code, e.Message);
-            else Log.JobCrashed(logger, e, id, progress.PhaseName);
+            else Log.JobCrashed(logger, e, id, progress.PhaseName, e.GetType().Name);
             await store.TryEndAsync(id, attempt, JobState.Failed, time.GetUtcNow(), error).ConfigureAwait(false);
             await EndAsync(job, "failed", ran).ConfigureAwait(false);
         }

@@ -14,7 +14,68 @@ const state = {
   job: null,          // id of the job this page is following
   events: null,       // its EventSource
   nextBefore: null,   // gallery cursor
+  key: "",            // the API key, when the server has keys
+  locked: true,       // until the server said the page may load (no key needed, or the key is good)
+  started: false,
 };
+
+// ---- the API key ---------------------------------------------------------------------------
+// A server with keys gets the key as a Bearer header on every fetch. EventSource and <img> cannot send headers, so
+// the page also trades the key for the server's read-only session cookie (POST /api/session); changes always go
+// through fetch with the header.
+
+const KEY_STORAGE = "zimage.apiKey";
+
+function storedKey() {
+  try { return localStorage.getItem(KEY_STORAGE) || ""; } catch { return ""; }
+}
+
+function storeKey(key) {
+  try {
+    if (key) localStorage.setItem(KEY_STORAGE, key);
+    else localStorage.removeItem(KEY_STORAGE);
+  } catch { /* private mode: the key lasts as long as the page */ }
+  state.key = key;
+}
+
+function askForKey(message) {
+  state.locked = true;
+  $("key-form").hidden = false;
+  $("key-message").textContent = message || "";
+  $("key-status").hidden = true;
+  $("api-key").focus();
+}
+
+// True when the page may load: the server needs no key, or the stored one is good and its cookie is set.
+async function openSession() {
+  let status;
+  try {
+    status = await api("/api/session");
+  } catch (error) {
+    askForKey(error.message);
+    return false;
+  }
+  if (!status.auth_required) {
+    state.locked = false;
+    return true;
+  }
+  if (!state.key || !status.access) {
+    askForKey(state.key ? "This key was not accepted." : "");
+    return false;
+  }
+  const session = await api("/api/session", { method: "POST" });
+  state.locked = false;
+  $("key-form").hidden = true;
+  $("key-status").hidden = false;
+  $("key-status").textContent = session.access === "read" ? "Read-only key · forget" : "Forget key";
+  return true;
+}
+
+async function forgetKey() {
+  storeKey("");
+  try { await api("/api/session", { method: "DELETE" }); } catch { /* the cookie dies with the key anyway */ }
+  askForKey("");
+}
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -39,9 +100,12 @@ function el(tag, props, ...children) {
 }
 
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const init = { ...(options || {}) };
+  if (state.key) init.headers = { ...(init.headers || {}), authorization: `Bearer ${state.key}` };
+  const response = await fetch(path, init);
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json() : null;
+  if (response.status === 401 && path !== "/api/session") askForKey(problemText(body, response));
   if (!response.ok) {
     const error = new Error(problemText(body, response));
     error.problem = body;
@@ -170,6 +234,7 @@ function schedulePlan() {
 }
 
 async function checkPlan() {
+  if (state.locked) return;
   const hint = $("plan-hint");
   const request = readForm();
   request.prompt = request.prompt || "plan";
@@ -360,6 +425,7 @@ function openImage(url, request, seed) {
 // ---- system and memory ---------------------------------------------------------------------
 
 async function loadSystem() {
+  if (state.locked) return;
   let system;
   try {
     system = await api("/api/system");
@@ -414,12 +480,27 @@ function legendItem(color, label) {
 
 // ---- start ---------------------------------------------------------------------------------
 
-document.addEventListener("DOMContentLoaded", async () => {
-  setupForm();
-  $("refresh-gallery").addEventListener("click", () => loadGallery(true));
-  $("more").addEventListener("click", () => loadGallery(false));
+async function start() {
   await loadSystem();
   applyPreset();
   loadGallery(true);
-  setInterval(loadSystem, 2000);
+  if (!state.started) {
+    state.started = true;
+    setInterval(loadSystem, 2000);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  state.key = storedKey();
+  setupForm();
+  $("refresh-gallery").addEventListener("click", () => loadGallery(true));
+  $("more").addEventListener("click", () => loadGallery(false));
+  $("key-status").addEventListener("click", forgetKey);
+  $("key-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    storeKey($("api-key").value.trim());
+    $("api-key").value = "";
+    if (await openSession()) start();
+  });
+  if (await openSession()) start();
 });

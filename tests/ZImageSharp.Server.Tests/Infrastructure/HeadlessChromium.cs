@@ -23,4 +23,24 @@ internal static class HeadlessChromium
             ],
             ViewportSize = new ViewportSize { Width = 1400, Height = 1000 },
         });
+
+    /// <summary>Collects the page's script errors and every answer of 400 or more (with its URL; Chromium's own
+    /// console line for it names no URL), except those <paramref name="expected"/> allows.</summary>
+    public static List<string> WatchErrors(IPage page, Func<IResponse, bool>? expected = null)
+    {
+        var errors = new List<string>();
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error" && !message.Text.StartsWith("Failed to load resource: the server responded", StringComparison.Ordinal))
+                errors.Add($"{message.Text} ({message.Location})");
+        };
+        page.PageError += (_, error) => errors.Add(error);
+        page.Response += (_, response) =>
+        {
+            if (response.Status >= 400 && expected?.Invoke(response) != true)
+                errors.Add($"{response.Request.Method} {response.Url} answered {response.Status}");
+        };
+        return errors;
+    }
 }
+

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -33,10 +34,15 @@ public sealed class ServerFactory : WebApplicationFactory<TestHostProgram>
 
     public CapturedLogs Logs { get; } = new();
 
+    /// <summary>Configuration values, as appsettings.json or the environment would give them (ZIMAGE_API_KEYS,
+    /// ZImage:Server:ApiKeys:0, …).</summary>
+    public IDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
         builder.UseContentRoot(AppContext.BaseDirectory);
+        builder.ConfigureAppConfiguration((_, configuration) => configuration.AddInMemoryCollection(Settings));
         builder.ConfigureLogging(logging =>
         {
             logging.ClearProviders();
