@@ -17,4 +17,17 @@ internal static class CardBudget
         var memory = probe.DeviceMemory();
         return DeviceBudget.Measured(memory.TotalBytes, memory.FreeBytes, Nvml.OtherProcessesBytes(probe.Device) ?? 0, options, overrideSize?.Bytes);
     }
+
+    /// <summary>The host RAM the plan may hold: --ram-budget (the whole process, so the runtime's own share is taken
+    /// off), else what this host gives now less the runtime the engine would load.</summary>
+    public static (HostBudget Budget, string Where) Host(ByteSize? ramBudget, PlannerOptions options)
+    {
+        string runtime = $"less {new ByteSize(options.HostRuntimeBytes)} for the runtime";
+        if (ramBudget is { } ram)
+            return (HostBudget.WithAvailable(ram.Bytes - options.HostRuntimeBytes, options, $"--ram-budget {ram}"), $"{ram} (--ram-budget, {runtime})");
+        if (Engine.Host.HostMemoryProbe.Read() is not { } memory)
+            return (HostBudget.Unbounded, "not read (host RAM not bounded)");
+        return (HostBudget.WithAvailable(memory.AvailableBytes - options.HostRuntimeBytes, options, memory.Source),
+            $"{new ByteSize(memory.AvailableBytes)} available ({memory.Source}, {runtime})");
+    }
 }

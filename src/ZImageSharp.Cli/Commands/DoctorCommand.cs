@@ -48,15 +48,17 @@ internal sealed class DoctorCommand : Command<EngineSettings>
             AnsiConsole.MarkupLine("[grey]No GPU: give --vram-budget (e.g. 12GiB) to see what would run on a card of that size.[/]");
             return allPassed ? 0 : 1;
         }
+        var (host, hostWhere) = CardBudget.Host(settings.ParsedRamBudget, options);
+        AnsiConsole.MarkupLineInterpolated($"[grey]host RAM: {hostWhere}; pinned cache release: {(Engine.Host.HostMemoryRelease.CanEmptyPinnedCache ? "libtorch's" : "exact-size registration only")}[/]");
         var planner = new MemoryPlanner(options);
         var footprint = ModelFootprint.FromReleasedConfig();
-        var sizes = new Table().AddColumns("size", "fits", "predicted time", "predicted peak", "how");
+        var sizes = new Table().AddColumns("size", "fits", "predicted time", "predicted peak", "host RAM", "how");
         foreach (int size in new[] { 512, 768, 1024, 1280, 1536, 2048 })
         {
             var request = new PlannerRequest { Width = size, Height = size, CaptionTokens = 128 };
-            var plan = planner.Plan(new PlannerInput(budget, footprint, request, SpeedProfile.Reference));
+            var plan = planner.Plan(new PlannerInput(budget, footprint, request, SpeedProfile.Reference) { Host = host, WeightsInFiles = true });
             sizes.AddRow($"{size}x{size}", plan.Fits ? "[green]yes[/]" : "[red]no[/]", plan.Fits ? $"{plan.PredictedTime.TotalSeconds:0.00} s" : "-",
-                new ByteSize(plan.PredictedPeakBytes).ToString(),
+                new ByteSize(plan.PredictedPeakBytes).ToString(), new ByteSize(plan.HostBytes).ToString(),
                 Markup.Escape(plan.Fits ? $"{plan.TextEncoder.Placement}/{plan.Transformer.Placement}/{plan.Vae.Mode}" : $"largest that fits: {plan.LargestFittingSize?.ToString() ?? "none"}"));
         }
         AnsiConsole.MarkupLineInterpolated($"[grey]what runs here ({budget}; released model, 128-token caption, reference H100 speeds):[/]");

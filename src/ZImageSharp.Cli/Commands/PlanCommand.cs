@@ -30,7 +30,8 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
         if (settings.CaptionTokens is < 1 or > PlannerRequest.MaxCaptionTokens)
             throw new ArgumentException($"--caption-tokens must be between 1 and {PlannerRequest.MaxCaptionTokens} (got {settings.CaptionTokens}).");
 
-        var options = new PlannerOptions();
+        bool float32 = settings.DType == "fp32";
+        var options = new PlannerOptions { ComputeInFloat32 = float32, VaeInFloat32 = float32, AllowFp8Weights = !settings.NoFp8 };
         DeviceBudget budget;
         string where;
         if (settings.ParsedVramBudget is { } emulated && settings.Device == "auto")
@@ -52,18 +53,25 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
         if (settings.HasCheckpoint)
         {
             var layout = CheckpointLayout.Resolve(new CheckpointPaths { Folder = settings.Model, DiffusionModel = settings.DiffusionModel, TextEncoder = settings.TextEncoder, Vae = settings.Vae });
-            footprint = CheckpointFootprint.Read(layout);
+            footprint = CheckpointFootprint.Read(layout, float32 ? 4 : 2);
             weights = "the checkpoint's headers";
         }
         else
         {
-            footprint = ModelFootprint.FromReleasedConfig();
+            footprint = ModelFootprint.FromReleasedConfig(float32 ? 4 : 2);
             weights = "the released Z-Image-Turbo config";
         }
 
+        var (host, hostWhere) = CardBudget.Host(settings.ParsedRamBudget, options);
         var planner = new MemoryPlanner(options);
-        var plan = planner.Plan(new PlannerInput(budget, footprint, PlannerRequest.From(request, settings.CaptionTokens), SpeedProfile.Reference));
-        AnsiConsole.MarkupLineInterpolated($"[grey]planning {settings.Width}x{settings.Height}, count {settings.Count}, guidance {settings.Guidance}, {settings.CaptionTokens}-token caption on {where}; weights from {weights}; speeds: the reference H100 profile[/]");
+        var plan = planner.Plan(new PlannerInput(budget, footprint, PlannerRequest.From(request, settings.CaptionTokens), SpeedProfile.Reference)
+        {
+            Host = host,
+            // What the engine does with a checkpoint: weights that stay on the card keep no host copy.
+            WeightsInFiles = !settings.RandomWeights,
+            ComputeInFloat32 = float32,
+        });
+        AnsiConsole.MarkupLineInterpolated($"[grey]planning {settings.Width}x{settings.Height}, count {settings.Count}, guidance {settings.Guidance}, {settings.CaptionTokens}-token caption on {where}; host: {hostWhere}; weights from {weights}; speeds: the reference H100 profile[/]");
         AnsiConsole.WriteLine(PlanTable.Format(plan));
         return plan.Fits ? 0 : 4;
     }

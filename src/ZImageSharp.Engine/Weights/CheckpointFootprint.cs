@@ -8,7 +8,9 @@ namespace ZImageSharp.Engine.Weights;
 /// tensor the engine will load. The text encoder's last layer and final norm are left out: Z-Image never runs them.</summary>
 public static partial class CheckpointFootprint
 {
-    public static ModelFootprint Read(CheckpointLayout layout)
+    /// <param name="computeElementBytes">4 when the engine computes in float32; the VAE's sizes stay 2-byte (the
+    /// planner widens them itself).</param>
+    public static ModelFootprint Read(CheckpointLayout layout, int computeElementBytes = 2)
     {
         var teConfig = layout.TextEncoder.ConfigPath is { } path ? Qwen3Config.FromFile(path) : Qwen3Config.Released;
         int neededLayers = teConfig.NumHiddenLayers - 1;
@@ -16,15 +18,15 @@ public static partial class CheckpointFootprint
             ? int.Parse(m.Groups[1].Value) < neededLayers
             : key.StartsWith("embed_tokens.", StringComparison.Ordinal);
         return ModelFootprint.FromTensors(
-            Sizes(layout.TextEncoder, Component.TextEncoder, Needed),
-            Sizes(layout.Transformer, Component.Transformer, _ => true),
-            Sizes(layout.Vae, Component.Vae, _ => true));
+            Sizes(layout.TextEncoder, Component.TextEncoder, Needed, computeElementBytes),
+            Sizes(layout.Transformer, Component.Transformer, _ => true, computeElementBytes),
+            Sizes(layout.Vae, Component.Vae, key => key.StartsWith("decoder.", StringComparison.Ordinal), 2));
     }
 
-    private static List<TensorSize> Sizes(ComponentCheckpoint checkpoint, Component component, Func<string, bool> keep)
+    private static List<TensorSize> Sizes(ComponentCheckpoint checkpoint, Component component, Func<string, bool> keep, int width)
     {
         using var source = checkpoint.OpenWeights();
-        return source.Names.Where(keep).Select(name => TensorSize.FromShape(component, name, source.Describe(name).Shape)).ToList();
+        return source.Names.Where(keep).Select(name => TensorSize.FromShape(component, name, source.Describe(name).Shape, width)).ToList();
     }
 
     [GeneratedRegex(@"^layers\.(\d+)\.")]
