@@ -43,9 +43,9 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
         h.Dispose();
         using var _ = OpScope.Of(VaeLayers.Timer, "vae residual");
         if (conv_shortcut is null)
-            y.add_(x);
+            y.add_(x, Scalars.One);
         else
-            using (var shortcut = VaeLayers.Conv(conv_shortcut, x)) y.add_(shortcut);
+            using (var shortcut = VaeLayers.Conv(conv_shortcut, x)) y.add_(shortcut, Scalars.One);
         return y.MoveToOuterDisposeScope();
     }
 }
