@@ -40,13 +40,35 @@ public static class ModelFactory
         {
             Name = "Z-Image demo (tiny random weights)",
             Origin = ModelOrigin.Demo,
-            Description = "No weights are configured, so the built-in tiny demo model runs: it has Z-Image's architecture at toy widths with random weights, so its images are a near-uniform grey, not pictures. Point --model (or ZIMAGE_MODEL) at a diffusers Z-Image-Turbo folder, or give the ComfyUI files with --diffusion-model, --text-encoder and --vae.",
+            Description = "No weights are configured, so the built-in tiny demo model runs: it has Z-Image's architecture at toy widths with seeded random weights, so it draws soft coloured blobs, not pictures. The seed decides them (the same prompt and seed give the same PNG); the prompt changes them only slightly. Point --model (or ZIMAGE_MODEL) at a diffusers Z-Image-Turbo folder, or give the ComfyUI files with --diffusion-model, --text-encoder and --vae.",
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.FromJson(root.GetProperty("text_encoder").GetRawText(), file + "#text_encoder"), placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Parse(root.GetProperty("transformer").GetRawText(), file + "#transformer"), device, dtype),
-            Vae = AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
+            Vae = SmoothDecoder(AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType))),
             Shift = root.GetProperty("scheduler").GetProperty("shift").GetDouble(),
         };
+    }
+
+    /// <summary>
+    /// Turns each seeded 3×3 kernel of the demo's decoder into its channel mix times a [1 2 1]ᵀ[1 2 1]/16 blur. Random
+    /// kernels mix neighbouring pixels with random signs, so every conv adds fine detail and the image is pixel-level
+    /// colour noise; blurred ones carry the latent's own structure up through the upsamplers, so the image shows soft
+    /// coloured blobs the seed decides.
+    /// </summary>
+    private static AutoencoderKL SmoothDecoder(AutoencoderKL vae)
+    {
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var blur = torch.tensor(new float[] { 1, 2, 1, 2, 4, 2, 1, 2, 1 }, [3, 3]).div_(Scalars.Of(16));
+        foreach (var (name, weight) in vae.named_parameters())
+        {
+            if (!name.StartsWith("decoder.", StringComparison.Ordinal) || weight.dim() != 4 || weight.shape[2] != 3) continue;
+            using var mix = weight.sum([2L, 3L], keepdim: true);                               // [out, in, 1, 1]
+            using var kernel = blur.to(weight.dtype, weight.device);
+            using var smooth = mix.mul(kernel);
+            weight.copy_(smooth);
+        }
+        return vae;
     }
 
     public static ZImageModels RandomReleased(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)

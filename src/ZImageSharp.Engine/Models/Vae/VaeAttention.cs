@@ -25,7 +25,7 @@ public sealed class VaeAttention : nn.Module<Tensor, Tensor>
     public VaeAttention(long channels, int groups, ModulePlacement placement) : base(nameof(VaeAttention))
     {
         var (device, dtype) = (placement.Device, placement.DType);
-        group_norm = nn.GroupNorm(groups, channels, VaeLayers.NormEps, affine: true, device, dtype);
+        group_norm = VaeLayers.GroupNorm(groups, channels, placement);
         to_q = nn.Linear(channels, channels, hasBias: true, device, dtype);
         to_k = nn.Linear(channels, channels, hasBias: true, device, dtype);
         to_v = nn.Linear(channels, channels, hasBias: true, device, dtype);
