@@ -10,10 +10,13 @@ namespace ZImageSharp.Engine.Tests.Engine;
 
 /// <summary>
 /// Issue #10: the demo model's weights are the same on every build (TorchSharp's GroupNorm leaves its parameters as
-/// torch.empty memory, which the VAE now initialises).
+/// torch.empty memory, which the VAE now initialises), and a generation whose numbers go NaN or infinite ends with an
+/// error that names the phase instead of a black PNG.
 /// </summary>
 public class DemoModelTests
 {
+    private static readonly GenerationRequest Small = new() { Prompt = "a red fox in the snow", Width = 64, Height = 64, Steps = 2, Seed = 42 };
+
     [Fact]
     public void Every_build_of_the_demo_has_the_same_finite_weights_and_group_norms_start_at_one_and_zero()
     {
@@ -48,5 +51,48 @@ public class DemoModelTests
             Assert.True(n.weight.eq(1).all().item<bool>());
             Assert.True(n.bias!.eq(0).all().item<bool>());
         });
+    }
+
+    [Fact]
+    public async Task A_vae_that_makes_nan_fails_the_decode_phase_with_a_clear_error_and_writes_no_image()
+    {
+        using var engine = ZImageEngine.Create(new EngineOptions { Device = "cpu" });
+        var bias = engine.Models.Vae.named_parameters().Single(p => p.name == "decoder.conv_out.bias").parameter;
+        using (no_grad()) bias[0] = float.NaN;
+
+        var error = await Assert.ThrowsAsync<NonFiniteOutputException>(() => engine.GenerateAsync(Small, null, CancellationToken.None));
+        Assert.Equal("decode", error.Phase);
+        Assert.Equal(ErrorCode.Internal, error.Code);
+        Assert.StartsWith("The decode phase produced non-finite values (NaN in the decoded image), so no image was written.", error.Message);
+        Assert.Contains("try --dtype fp32", error.Message);
+
+        // The engine stays usable: with the weight repaired the same request draws.
+        using (no_grad()) bias[0] = 0f;
+        var result = await engine.GenerateAsync(Small, null, CancellationToken.None);
+        Assert.Single(result.Images);
+    }
+
+    [Fact]
+    public async Task A_transformer_that_makes_infinity_fails_the_denoise_phase_before_anything_is_decoded()
+    {
+        using var engine = ZImageEngine.Create(new EngineOptions { Device = "cpu" });
+        var bias = engine.Models.Transformer.named_parameters().First(p => p.name.EndsWith("linear.bias", StringComparison.Ordinal)).parameter;
+        using (no_grad()) bias[0] = float.PositiveInfinity;
+        var phases = new List<GenerationPhase>();
+
+        var error = await Assert.ThrowsAsync<NonFiniteOutputException>(() =>
+            engine.GenerateAsync(Small, new Progress(phases), CancellationToken.None));
+        Assert.Equal("denoise", error.Phase);
+        Assert.StartsWith("The denoise phase produced non-finite values (", error.Message);
+        Assert.Contains("in the latents), so no image was written.", error.Message);
+        Assert.DoesNotContain(GenerationPhase.Decode, phases);
+    }
+
+    private sealed class Progress(List<GenerationPhase> phases) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value)
+        {
+            lock (phases) phases.Add(value.Phase);
+        }
     }
 }
