@@ -1,5 +1,6 @@
 using System.Text.Json;
 using TorchSharp;
+using TorchSharp.Modules;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Models.TextEncoder;
 using ZImageSharp.Engine.Models.Transformer;
@@ -33,10 +34,8 @@ public static class ModelFactory
         var file = Path.Combine(AssetsFolder, "demo-model.json");
         using var doc = JsonDocument.Parse(File.ReadAllText(file));
         var root = doc.RootElement;
-        // Seeded so the demo draws the same noise for the same seed on every machine.
-        torch.manual_seed(root.GetProperty("seed").GetInt64());
         var placement = new ModulePlacement(device, dtype);
-        return new ZImageModels
+        var models = new ZImageModels
         {
             Name = "Z-Image demo (tiny random weights)",
             Origin = ModelOrigin.Demo,
@@ -44,9 +43,52 @@ public static class ModelFactory
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.FromJson(root.GetProperty("text_encoder").GetRawText(), file + "#text_encoder"), placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Parse(root.GetProperty("transformer").GetRawText(), file + "#transformer"), device, dtype),
-            Vae = SmoothDecoder(AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType))),
+            Vae = AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
             Shift = root.GetProperty("scheduler").GetProperty("shift").GetDouble(),
         };
+        using var generator = new torch.Generator((ulong)root.GetProperty("seed").GetInt64());
+        foreach (var module in new torch.nn.Module[] { models.TextEncoder, models.Transformer, models.Vae }) Redraw(module, generator);
+        SmoothDecoder(models.Vae);
+        return models;
+    }
+
+    /// <summary>
+    /// Draws every Linear, Conv2d and Embedding weight again from the demo's own generator, in module order, with the
+    /// distributions they were built with (PyTorch's defaults: U(±1/√fan_in) for weights and biases, N(0, 1) for
+    /// embeddings); norms keep 1 and 0, pad tokens 0. The modules drew from the process-wide generator, which
+    /// manual_seed cannot reserve: any other thread's randn between the seed and the last module changed the demo
+    /// (two builds in parallel test classes differed). Drawn on the CPU, so every device gets the same numbers.
+    /// </summary>
+    private static void Redraw(torch.nn.Module model, torch.Generator generator)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (_, module) in model.named_modules())
+        {
+            var (weight, bias) = module switch
+            {
+                Linear l => (l.weight, l.bias),
+                Conv2d c => (c.weight, c.bias),
+                Embedding e => (e.weight, null),
+                _ => (null, null),
+            };
+            if (weight is null) continue;
+            if (module is Embedding)
+            {
+                Fill(weight, t => t.normal_(0.0, 1.0, generator));
+                continue;
+            }
+            long fanIn = weight.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+            double bound = 1.0 / Math.Sqrt(fanIn);
+            Fill(weight, t => t.uniform_(-bound, bound, generator));
+            if (bias is not null) Fill(bias, t => t.uniform_(-bound, bound, generator));
+        }
+    }
+
+    private static void Fill(torch.Tensor parameter, Func<torch.Tensor, torch.Tensor> draw)
+    {
+        using var values = torch.empty(parameter.shape, torch.ScalarType.Float32);
+        draw(values);
+        parameter.copy_(values);
     }
 
     /// <summary>
@@ -55,7 +97,7 @@ public static class ModelFactory
     /// colour noise; blurred ones carry the latent's own structure up through the upsamplers, so the image shows soft
     /// coloured blobs the seed decides.
     /// </summary>
-    private static AutoencoderKL SmoothDecoder(AutoencoderKL vae)
+    private static void SmoothDecoder(AutoencoderKL vae)
     {
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
@@ -68,7 +110,6 @@ public static class ModelFactory
             using var smooth = mix.mul(kernel);
             weight.copy_(smooth);
         }
-        return vae;
     }
 
     public static ZImageModels RandomReleased(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
