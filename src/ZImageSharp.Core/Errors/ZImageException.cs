@@ -49,3 +49,12 @@ public sealed class DeviceUnavailableException(string message, string hint, Exce
 {
     public string Hint { get; } = hint;
 }
+
+/// <summary>A phase produced NaN or infinite values, so its result was not used: written out, such values become a
+/// black or noisy PNG that looks like a picture of nothing.</summary>
+public sealed class NonFiniteOutputException(string phase, string message)
+    : ZImageException(ErrorCode.Internal, message)
+{
+    /// <summary>The phase whose output is not finite (lower case, as in progress reports).</summary>
+    public string Phase { get; } = phase;
+}

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Diagnostics;
@@ -24,9 +25,9 @@ public static class OpOverheadProbe
         var w = ones([128, 128], ScalarType.BFloat16, device);
         var rows = new List<OpOverhead>
         {
-            Time("in-place add_ (no allocation)", device, calls, () => a.add_(b)),
-            Time("add (allocates, disposed at once)", device, calls, () => { using var r = a + b; }),
-            Time("add inside a dispose scope", device, calls, () => { using var s = NewDisposeScope(); var r = a + b; }),
+            Time("in-place add_ (no allocation)", device, calls, () => a.add_(b, Scalars.One)),
+            Time("add (allocates, disposed at once)", device, calls, () => { using var r = a.add(b, Scalars.One); }),
+            Time("add inside a dispose scope", device, calls, () => { using var s = NewDisposeScope(); var r = a.add(b, Scalars.One); }),
             Time("linear 16x128 · 128x128", device, calls, () => { using var r = nn.functional.linear(a, w); }),
             Time("view + transpose (no kernel)", device, calls, () => { using var v = a.view(16, 128); using var t = v.transpose(0, 1); }),
             Time("to(float32) copy", device, calls, () => { using var r = a.to(ScalarType.Float32); }),

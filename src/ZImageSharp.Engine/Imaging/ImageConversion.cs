@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Native;
 using static TorchSharp.torch;
 
@@ -26,8 +27,8 @@ public static class ImageConversion
             throw new ArgumentException($"Expected a floating-point tensor; got {images.dtype}.", nameof(images));
 
         using var scope = NewDisposeScope();
-        var unit = (images.detach() / 2 + 0.5).clamp(0.0, 1.0);
-        using var bytes = (unit.to(ScalarType.Float32) * 255).round().to(ScalarType.Byte)
+        var unit = Denormalize(images.detach());
+        using var bytes = unit.to(ScalarType.Float32).mul(Scalars.Of(255)).round_().to(ScalarType.Byte)
             .permute(0, 2, 3, 1) // [B, H, W, 3]
             .contiguous()
             .cpu()
@@ -39,4 +40,9 @@ public static class ImageConversion
             .Select(i => new RgbImage(width, height, TorchNative.CopyBytes(bytes, (long)i * imageBytes, imageBytes)))
             .ToList();
     }
+
+    /// <summary>VAE output → [0, 1]: <c>clamp(x/2 + 0.5, 0, 1)</c> in the tensor's own dtype, as diffusers'
+    /// <c>VaeImageProcessor.denormalize</c> (the reference parity's "pt" image is this).</summary>
+    internal static Tensor Denormalize(Tensor images) =>
+        images.div(Scalars.Of(2)).add_(Scalars.Of(0.5), alpha: Scalars.One).clamp_(Scalars.Zero, Scalars.One);
 }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Contracts;
 using ZImageSharp.Engine.Native;
 using static TorchSharp.torch;
@@ -71,13 +72,14 @@ public static class LatentPreview
 
         var factors = tensor(Transpose(RgbFactors), [3, LatentChannels], device: x.device); // [3, 16]
         var bias = tensor(RgbBias, [3, 1], device: x.device);
-        var rgb = (mm(factors, x) + bias).reshape(1, 3, height, width); // [1, 3, h, w]
+        var rgb = mm(factors, x).add_(bias, Scalars.One).reshape(1, 3, height, width); // [1, 3, h, w]
 
         (long outHeight, long outWidth) = FitInside(height, width, maxSide);
         if (outHeight != height || outWidth != width)
             rgb = nn.functional.adaptive_avg_pool2d(rgb, [outHeight, outWidth]);
 
-        using var bytes = (((rgb + 1) / 2).clamp(0.0, 1.0) * 255).round().to(ScalarType.Byte)
+        using var bytes = rgb.add(Scalars.One, alpha: Scalars.One).div_(Scalars.Of(2)).clamp_(Scalars.Zero, Scalars.One)
+            .mul_(Scalars.Of(255)).round_().to(ScalarType.Byte)
             .reshape(3, outHeight, outWidth)
             .permute(1, 2, 0) // [h, w, 3]
             .contiguous()

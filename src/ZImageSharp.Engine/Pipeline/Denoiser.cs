@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Models.Transformer;
 using ZImageSharp.Engine.Scheduling;
 using static TorchSharp.torch;
@@ -94,6 +95,9 @@ public sealed class Denoiser(ZImageTransformer transformer)
         float normalization, ScalarType dtype, Device device)
     {
         int batch = positive.Length;
+        // Request values, so owned by this call rather than cached (Scalars).
+        using var scale = guidance.ToScalar();
+        using var limit = normalization.ToScalar();
         var doubled = cat([latents, latents], 0);
         var outputs = Evaluate(doubled, [.. positive, .. negative], modelTime, dtype, device);
         var predictions = new Tensor[batch];
@@ -101,12 +105,13 @@ public sealed class Denoiser(ZImageTransformer transformer)
         {
             var pos = outputs[j].to(ScalarType.Float32);
             var neg = outputs[batch + j].to(ScalarType.Float32);
-            var prediction = pos + (pos - neg) * guidance;
+            var prediction = pos.add(pos.sub(neg).mul_(scale), Scalars.One);
             if (normalization > 0f)
             {
-                var positiveNorm = linalg.vector_norm(pos);
-                var predictionNorm = linalg.vector_norm(prediction);
-                var maxNorm = positiveNorm * normalization;
+                // Tensor.norm, not linalg.vector_norm: the latter passes a Scalar of its own for the order (Scalars).
+                var positiveNorm = pos.norm();
+                var predictionNorm = prediction.norm();
+                var maxNorm = positiveNorm.mul(limit);
                 if (predictionNorm.item<float>() > maxNorm.item<float>())
                     prediction = prediction * (maxNorm / predictionNorm);
             }
@@ -120,7 +125,8 @@ public sealed class Denoiser(ZImageTransformer transformer)
     {
         var modelInput = latents.to(dtype).unsqueeze(2);                      // [N, C, 1, h, w]
         var samples = modelInput.unbind(0);
-        var time = full([samples.Length], modelTime, dtype: ScalarType.Float32, device: device);
+        using var value = modelTime.ToScalar();
+        var time = full([samples.Length], value, dtype: ScalarType.Float32, device: device);
         return transformer.forward(samples, time, captions);
     }
 

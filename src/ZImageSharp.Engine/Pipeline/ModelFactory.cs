@@ -1,7 +1,8 @@
 using System.Text.Json;
 using TorchSharp;
-using static TorchSharp.torch;
+using TorchSharp.Modules;
 using ZImageSharp.Engine.Execution;
+using static TorchSharp.torch;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Engine.Models.TextEncoder;
 using ZImageSharp.Engine.Models.Transformer;
@@ -39,20 +40,82 @@ public static class ModelFactory
         var file = Path.Combine(AssetsFolder, "demo-model.json");
         using var doc = JsonDocument.Parse(File.ReadAllText(file));
         var root = doc.RootElement;
-        // Seeded so the demo draws the same noise for the same seed on every machine.
-        torch.manual_seed(root.GetProperty("seed").GetInt64());
         var placement = new ModulePlacement(device, dtype);
-        return new ZImageModels
+        var models = new ZImageModels
         {
             Name = "Z-Image demo (tiny random weights)",
             Origin = ModelOrigin.Demo,
-            Description = "No weights are configured, so the built-in tiny demo model runs: it has Z-Image's architecture at toy widths with random weights, so its images are a near-uniform grey, not pictures. Point --model (or ZIMAGE_MODEL) at a diffusers Z-Image-Turbo folder, or give the ComfyUI files with --diffusion-model, --text-encoder and --vae.",
+            Description = "No weights are configured, so the built-in tiny demo model runs: it has Z-Image's architecture at toy widths with seeded random weights, so it draws soft coloured blobs, not pictures. The seed decides them (the same prompt and seed give the same PNG); the prompt changes them only slightly. Point --model (or ZIMAGE_MODEL) at a diffusers Z-Image-Turbo folder, or give the ComfyUI files with --diffusion-model, --text-encoder and --vae.",
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.FromJson(root.GetProperty("text_encoder").GetRawText(), file + "#text_encoder"), placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Parse(root.GetProperty("transformer").GetRawText(), file + "#transformer"), device, dtype),
             Vae = AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
             Shift = root.GetProperty("scheduler").GetProperty("shift").GetDouble(),
         };
+        using var generator = new torch.Generator((ulong)root.GetProperty("seed").GetInt64());
+        foreach (var module in new torch.nn.Module[] { models.TextEncoder, models.Transformer, models.Vae }) Redraw(module, generator);
+        SmoothDecoder(models.Vae);
+        return models;
+    }
+
+    /// <summary>
+    /// Draws every Linear, Conv2d and Embedding weight again from the demo's own generator, in module order, with the
+    /// distributions they were built with (PyTorch's defaults: U(±1/√fan_in) for weights and biases, N(0, 1) for
+    /// embeddings); norms keep 1 and 0, pad tokens 0. The modules drew from the process-wide generator, which
+    /// manual_seed cannot reserve: any other thread's randn between the seed and the last module changed the demo
+    /// (two builds in parallel test classes differed). Drawn on the CPU, so every device gets the same numbers.
+    /// </summary>
+    private static void Redraw(torch.nn.Module model, torch.Generator generator)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (_, module) in model.named_modules())
+        {
+            var (weight, bias) = module switch
+            {
+                Linear l => (l.weight, l.bias),
+                Conv2d c => (c.weight, c.bias),
+                TokenEmbedding e => (e.weight, null),
+                _ => (null, null),
+            };
+            if (weight is null) continue;
+            if (module is TokenEmbedding)
+            {
+                Fill(weight, t => t.normal_(0.0, 1.0, generator));
+                continue;
+            }
+            long fanIn = weight.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+            double bound = 1.0 / Math.Sqrt(fanIn);
+            Fill(weight, t => t.uniform_(-bound, bound, generator));
+            if (bias is not null) Fill(bias, t => t.uniform_(-bound, bound, generator));
+        }
+    }
+
+    private static void Fill(torch.Tensor parameter, Func<torch.Tensor, torch.Tensor> draw)
+    {
+        using var values = torch.empty(parameter.shape, torch.ScalarType.Float32);
+        draw(values);
+        parameter.copy_(values);
+    }
+
+    /// <summary>
+    /// Turns each seeded 3×3 kernel of the demo's decoder into its channel mix times a [1 2 1]ᵀ[1 2 1]/16 blur. Random
+    /// kernels mix neighbouring pixels with random signs, so every conv adds fine detail and the image is pixel-level
+    /// colour noise; blurred ones carry the latent's own structure up through the upsamplers, so the image shows soft
+    /// coloured blobs the seed decides.
+    /// </summary>
+    private static void SmoothDecoder(AutoencoderKL vae)
+    {
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var blur = torch.tensor(new float[] { 1, 2, 1, 2, 4, 2, 1, 2, 1 }, [3, 3]).div_(Scalars.Of(16));
+        foreach (var (name, weight) in vae.named_parameters())
+        {
+            if (!name.StartsWith("decoder.", StringComparison.Ordinal) || weight.dim() != 4 || weight.shape[2] != 3) continue;
+            using var mix = weight.sum([2L, 3L], keepdim: true);                               // [out, in, 1, 1]
+            using var kernel = blur.to(weight.dtype, weight.device);
+            using var smooth = mix.mul(kernel);
+            weight.copy_(smooth);
+        }
     }
 
     public static ZImageModels RandomReleased(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)

@@ -9,7 +9,7 @@ namespace ZImageSharp.Engine.Pipeline;
 /// <summary>How the weights were obtained, which decides what a user is told about the images.</summary>
 public enum ModelOrigin
 {
-    /// <summary>Toy widths with seeded random weights: runs the whole path; its images are a near-uniform grey.</summary>
+    /// <summary>Toy widths with seeded random weights: runs the whole path; it draws soft coloured blobs the seed decides.</summary>
     Demo,
     /// <summary>The released architecture with random weights built on the device: right speed and memory, no picture.</summary>
     RandomReleased,

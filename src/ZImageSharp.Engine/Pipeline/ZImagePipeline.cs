@@ -88,12 +88,14 @@ public sealed class ZImagePipeline(ZImageModels models)
                     using var noise = LatentNoise.Sample(seed, request.Count, Models.Transformer.Config.InChannels, latentHeight, latentWidth);
                     var stepClock = Stopwatch.StartNew();
                     Report(GenerationPhase.Denoise, 0, request.Steps);
-                    return denoiser.Run(noise, captions, options, negatives, (step, current) =>
+                    var final = denoiser.Run(noise, captions, options, negatives, (step, current) =>
                     {
                         var perStep = stepClock.Elapsed / (step + 1);
                         var preview = progress is null ? null : LatentPreview.Render(current[0]);
                         Report(GenerationPhase.Denoise, step + 1, request.Steps, perStep * (request.Steps - step - 1), preview);
                     }, cancellationToken);
+                    FiniteCheck.Ensure(final, GenerationPhase.Denoise, "latents", DenoiseHint);
+                    return final;
                 }
                 finally { placement.AfterPhase(GenerationPhase.Denoise); }
             });
@@ -127,6 +129,14 @@ public sealed class ZImagePipeline(ZImageModels models)
         return images;
     }
 
+    private const string DenoiseHint =
+        "The latents were finite going in, so the transformer (or the text encoder's features) made them so: the weights " +
+        "may be damaged or not Z-Image-Turbo's, or bf16 overflowed; try --dtype fp32, or check the weight files.";
+
+    private const string DecodeHint =
+        "The latents from the denoise phase were finite, so the VAE made them so: its weights may be damaged or not the " +
+        "Flux VAE, or its dtype overflowed (on CUDA it follows --dtype); try --dtype fp32, or check the VAE file.";
+
     private IReadOnlyList<RgbImage> Decode(Tensor latents, DecodeSettings settings)
     {
         var vae = Models.Vae;
@@ -139,6 +149,7 @@ public sealed class ZImagePipeline(ZImageModels models)
             var slice = latents.narrow(0, start, Math.Min(perPass, count - start));
             var z = vae.FromDiffusionLatents(slice.to(vae.ParameterDType(), vae.ParameterDevice()));
             var decoded = settings.Tiles is { } tiles ? VaeTiling.DecodeTiled(vae, z, tiles) : vae.Decode(z);
+            FiniteCheck.Ensure(decoded, GenerationPhase.Decode, "decoded image", DecodeHint);
             results.AddRange(ImageConversion.ToRgb(decoded));
         }
         return results;

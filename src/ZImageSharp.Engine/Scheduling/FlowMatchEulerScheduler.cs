@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Scheduling;
@@ -72,8 +73,8 @@ public sealed class FlowMatchEulerScheduler
     public static Tensor Step(Tensor latents, Tensor velocity, float sigma, float sigmaNext)
     {
         using var scope = NewDisposeScope();
-        float dt = sigmaNext - sigma;
-        var noisePrediction = velocity.to(ScalarType.Float32).neg();
-        return (latents.to(ScalarType.Float32) + noisePrediction * dt).MoveToOuterDisposeScope();
+        using var dt = (sigmaNext - sigma).ToScalar();                  // per step, so owned here (Scalars)
+        var update = velocity.to(ScalarType.Float32).neg().mul_(dt);
+        return latents.to(ScalarType.Float32).add(update, Scalars.One).MoveToOuterDisposeScope();
     }
 }

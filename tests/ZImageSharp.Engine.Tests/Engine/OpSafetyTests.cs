@@ -32,6 +32,7 @@ public class OpSafetyTests
         ["mul_"] = () => zeros(2, 3).mul_(ones(4, 5)),
         ["addcmul_"] = () => zeros(2, 3).addcmul_(ones(4, 5), ones(2, 3), 1.0),
         ["vector_norm"] = () => linalg.vector_norm(ones(2, 3), dims: [5]),
+        ["norm"] = () => ones(2, 3).norm(5, keepdim: true, p: 2),
         ["repeat_interleave"] = () => ones(2, 3).repeat_interleave(tensor(new long[] { 1, 2, 3 }), dim: 0),
         ["unbind"] = () => ones(2, 3).unbind(4),
         ["roll"] = () => ones(2, 3).roll(1, 5),

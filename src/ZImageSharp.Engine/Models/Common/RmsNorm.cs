@@ -57,10 +57,12 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         long dim = x.shape[^1];
         // x.to(Float32) is the tensor itself when x is already float32 (CPU tests).
         var xf = x.to(ScalarType.Float32);
-        var norm = linalg.vector_norm(xf, 2, [-1L], keepdim: true);                       // [..., 1] float32
+        // Tensor.norm is libtorch's vector norm too; linalg.vector_norm(x, 2) would pass TorchSharp's own Scalar for
+        // the order, which a collection can free mid-call (Scalars).
+        var norm = xf.norm(-1, keepdim: true, p: 2);                                             // [..., 1] float32
         xf.Dispose();
         // ‖x‖²/dim + eps as one addcmul: short captions make the text encoder launch-bound, so kernels count.
-        return addcmul(Epsilon(norm), norm, norm, 1.0 / dim).rsqrt_().MoveToOuterDisposeScope();
+        return addcmul(Epsilon(norm), norm, norm, Scalars.Of(1.0 / dim)).rsqrt_().MoveToOuterDisposeScope();
     }
 
     /// <summary>eps as a one-element float32 tensor on <paramref name="like"/>'s device, made once per device.</summary>
@@ -69,7 +71,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         if (_epsilon is null || _epsilon.device_type != like.device_type || _epsilon.device_index != like.device_index)
         {
             _epsilon?.Dispose();
-            _epsilon = full([1], _eps, ScalarType.Float32, like.device).DetachFromDisposeScope();
+            _epsilon = full([1], Scalars.Of(_eps), ScalarType.Float32, like.device).DetachFromDisposeScope();
         }
         return _epsilon;
     }

@@ -65,10 +65,10 @@ public sealed class Qwen3DecoderLayer : nn.Module
         using (OpScope.Of(Timer, "te input norm")) normed = input_layernorm.forward(x);
         var attention = self_attn.Forward(normed, cos, sin, mask);
         Tensor h;
-        using (OpScope.Of(Timer, "te residual")) h = x + attention;
+        using (OpScope.Of(Timer, "te residual")) h = x.add(attention, Scalars.One);
         using (OpScope.Of(Timer, "te post norm")) normed = post_attention_layernorm.forward(h);
         var mlpOut = mlp.forward(normed);
-        using (OpScope.Of(Timer, "te residual")) h.add_(mlpOut);
+        using (OpScope.Of(Timer, "te residual")) h.add_(mlpOut, Scalars.One);
         return h.MoveToOuterDisposeScope();
     }
 

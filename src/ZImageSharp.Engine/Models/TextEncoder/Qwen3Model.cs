@@ -159,7 +159,7 @@ public sealed partial class Qwen3Model : nn.Module
     private static Tensor CausalPaddingMask(Tensor mask, long b, long s, Device device)
     {
         using var scope = NewDisposeScope();
-        var positions = arange(s, ScalarType.Int64, device);
+        var positions = Scalars.Arange(s, ScalarType.Int64, device);
         var causal = positions.unsqueeze(1) >= positions.unsqueeze(0);                                // [S, S]
         var keep = mask.to(ScalarType.Bool, device).view(b, 1, 1, s);
         // A padded query row on the diagonal keeps at least one key, so no row is all −inf (NaN in softmax);

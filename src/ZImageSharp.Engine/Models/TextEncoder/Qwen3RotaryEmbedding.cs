@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.TextEncoder;
@@ -16,9 +17,9 @@ internal static class Qwen3RotaryEmbedding
     public static (Tensor Cos, Tensor Sin) Tables(long sequenceLength, int headDim, double theta, ScalarType dtype, Device device)
     {
         using var scope = NewDisposeScope();
-        var exponent = arange(0, headDim, 2, ScalarType.Int64, device).to(ScalarType.Float32) / headDim;
-        var invFreq = full_like(exponent, theta).pow(exponent).reciprocal();                  // [D/2], theta^(-2j/D)
-        var positions = arange(sequenceLength, ScalarType.Int64, device).to(ScalarType.Float32);
+        var exponent = Scalars.Arange(0, headDim, 2, ScalarType.Int64, device).to(ScalarType.Float32).div_(Scalars.Of(headDim));
+        var invFreq = full_like(exponent, Scalars.Of(theta)).pow(exponent).reciprocal();      // [D/2], theta^(-2j/D)
+        var positions = Scalars.Arange(sequenceLength, ScalarType.Int64, device).to(ScalarType.Float32);
         var freqs = positions.unsqueeze(1) * invFreq.unsqueeze(0);                              // [S, D/2]
         var emb = cat([freqs, freqs], -1);                                                      // [S, D]
         var cos = emb.cos().to(dtype);
@@ -39,7 +40,7 @@ internal static class Qwen3RotaryEmbedding
         using var scope = NewDisposeScope();
         long half = x.shape[^1] / 2;
         var rolled = x.roll(half, -1);                                                          // [x₂, x₁]
-        return (x * cos).addcmul_(rolled, signedSin, 1.0).MoveToOuterDisposeScope();
+        return (x * cos).addcmul_(rolled, signedSin, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>[−sin(first half), sin(second half)]: the sign of rotate_half moved onto the table (exact).</summary>

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -41,7 +42,7 @@ public sealed class FinalLayer : nn.Module<Tensor, Tensor, Tensor>
         using var scope = NewDisposeScope();
         using var activated = nn.functional.silu(adaln.to(ScalarType.Float32));
         using var modulation = Float32Island.Linear((Linear)adaLN_modulation[1], activated);
-        using var scale = modulation.add_(1.0).unsqueeze(1);                                   // [B, 1, hidden]
+        using var scale = modulation.add_(Scalars.One, alpha: Scalars.One).unsqueeze(1);         // [B, 1, hidden]
         // The float32 copies of the rows are made RowsPerChunk rows at a time, so this layer never holds more than
         // two such chunks (63 MB): all rows at once would be 0.5 GB at 2048², above what the activation model allows.
         long rows = x.shape[1];

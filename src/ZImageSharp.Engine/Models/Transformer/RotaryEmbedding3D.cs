@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -118,9 +119,9 @@ public sealed class RotaryEmbedding3D : IDisposable
         {
             using var scope = NewDisposeScope();
             // ω_j = 1/θ^(2j/d) and angles pos·ω in float64, cast to float32 before cos/sin (torch.polar on float32).
-            var exponents = arange(0, _axesDims[a], 2, dtype: ScalarType.Float64) / (double)_axesDims[a];
-            var omega = pow(_theta, exponents).reciprocal();
-            var positions = arange(0, _axesLens[a], dtype: ScalarType.Float64);
+            var exponents = Scalars.Arange(0, _axesDims[a], 2, ScalarType.Float64, CPU).div_(Scalars.Of(_axesDims[a]));
+            var omega = pow(tensor(_theta), exponents).reciprocal();
+            var positions = Scalars.Arange(_axesLens[a], ScalarType.Float64, CPU);
             var angles = outer(positions, omega).to(ScalarType.Float32);
             tables[a] = polar(ones_like(angles), angles).to(device).DetachFromDisposeScope();
         }

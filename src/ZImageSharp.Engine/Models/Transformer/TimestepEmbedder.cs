@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -47,7 +48,8 @@ public sealed class TimestepEmbedder : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         const int half = FrequencyEmbeddingSize / 2;
         // Same op order as the reference (scalar × arange, then / half) so the float32 rounding matches.
-        var exponents = arange(0, half, dtype: ScalarType.Float32, device: scaledTime.device) * -Math.Log(MaxPeriod) / half;
+        var exponents = Scalars.Arange(half, ScalarType.Float32, scaledTime.device)
+            .mul_(Scalars.Of(-Math.Log(MaxPeriod))).div_(Scalars.Of(half));
         var frequencies = exponents.exp();
         var arguments = scaledTime.to(ScalarType.Float32).unsqueeze(1) * frequencies.unsqueeze(0); // [B, half]
         return cat([arguments.cos(), arguments.sin()], 1).MoveToOuterDisposeScope();

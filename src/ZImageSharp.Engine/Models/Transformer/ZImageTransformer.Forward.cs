@@ -37,7 +37,9 @@ public sealed partial class ZImageTransformer
         using (OpScope.Of(_profile, "embed + rope tables"))
         {
             // Float32 conditioning for every block's adaLN and the final layer (KeepsFloat32).
-            adaln = t_embedder.forward(timesteps.to(ScalarType.Float32, device) * Config.TScale); // [B, A] float32
+            using (var time = timesteps.to(ScalarType.Float32, device))
+            using (var scaledTime = time.mul(Scalars.Of(Config.TScale)))
+                adaln = t_embedder.forward(scaledTime);                                                // [B, A] float32
 
             // Per-sample token sequences (pad-to-32 with learned tokens) and their RoPE frequencies.
             grids = latents.Select(l => new TokenGrid(l, patch, fPatch)).ToArray();
@@ -176,7 +178,7 @@ public sealed partial class ZImageTransformer
         {
             using var row = mask[i, 0, 0];
             using var valid = row.narrow(0, 0, lengths[i]);
-            valid.fill_(true);
+            valid.fill_(Scalars.True);
         }
         return mask;
     }

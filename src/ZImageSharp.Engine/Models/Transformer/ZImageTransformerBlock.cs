@@ -70,10 +70,10 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
             Tensor plain;
             using (var attnOut = Attend(x, null, keyMask, frequencies))
             using (OpScope.Of(_timer, "residual"))
-                plain = x + attnOut;
+                plain = x.add(attnOut, Scalars.One);
             using (var ffnOut = FeedForward(plain, null))
             using (OpScope.Of(_timer, "residual"))
-                plain.add_(ffnOut);
+                plain.add_(ffnOut, Scalars.One);
             return plain.MoveToOuterDisposeScope();
         }
 
@@ -90,7 +90,7 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
             using var pairs = modulation.view(modulation.shape[0], 2, 2, -1);                     // [B, 2, 2, dim]
             using var rawScales = pairs.select(2, 0);
             using var rawGates = pairs.select(2, 1);
-            scales = rawScales + 1.0;                                                              // [B, 2, dim] float32
+            scales = rawScales.add(Scalars.One, alpha: Scalars.One);                               // [B, 2, dim] float32
             // The gate is rounded to the stream's dtype once, after the float32 tanh: then the first gated residual
             // is one out-of-place addcmul in that dtype (a float32 gate would make it float32, or cost a copy).
             using var gates32 = rawGates.tanh();                                                   // [B, 2, dim] float32
@@ -106,10 +106,10 @@ public sealed class ZImageTransformerBlock : nn.Module<Tensor, Tensor?, Tensor, 
         Tensor residual;
         using (var attentionBranch = Attend(x, scaleMsa, keyMask, frequencies))
         using (OpScope.Of(_timer, "gated residual"))
-            residual = addcmul(x, attentionBranch, gateMsa, 1.0);
+            residual = addcmul(x, attentionBranch, gateMsa, Scalars.One);
         using (var ffnBranch = FeedForward(residual, scaleMlp))
         using (OpScope.Of(_timer, "gated residual"))
-            residual.addcmul_(ffnBranch, gateMlp, 1.0);
+            residual.addcmul_(ffnBranch, gateMlp, Scalars.One);
         return residual.MoveToOuterDisposeScope();
     }
 

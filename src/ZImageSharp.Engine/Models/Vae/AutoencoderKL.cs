@@ -91,7 +91,7 @@ public sealed class AutoencoderKL : nn.Module
         if (quant_conv is not null) moments = quant_conv.forward(moments);
         var halves = moments.chunk(2, dim: 1);                                                 // 2 × [B, latent, h, w]
         var mean = halves[0].contiguous();
-        var logVariance = halves[1].clamp(LogVarianceMin, LogVarianceMax);
+        var logVariance = halves[1].clamp(Scalars.Of(LogVarianceMin), Scalars.Of(LogVarianceMax));
         return (mean.MoveToOuterDisposeScope(), logVariance.MoveToOuterDisposeScope());
     }
 
@@ -100,12 +100,15 @@ public sealed class AutoencoderKL : nn.Module
     {
         using var scope = NewDisposeScope();
         var noise = randn(mean.shape, dtype: mean.dtype, device: mean.device, generator: generator);
-        return (mean + (0.5 * logVariance).exp() * noise).MoveToOuterDisposeScope();
+        var spread = logVariance.mul(Scalars.Of(0.5)).exp_().mul_(noise);
+        return mean.add(spread, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>Diffusion latents → VAE latent before decoding: <c>latents / scaling_factor + shift_factor</c>.</summary>
-    public Tensor FromDiffusionLatents(Tensor latents) => latents / Config.ScalingFactor + Config.ShiftFactor;
+    public Tensor FromDiffusionLatents(Tensor latents) =>
+        latents.div(Scalars.Of(Config.ScalingFactor)).add_(Scalars.Of(Config.ShiftFactor), alpha: Scalars.One);
 
     /// <summary>VAE latent (an encoder sample) → diffusion latents: <c>(z − shift_factor) · scaling_factor</c>.</summary>
-    public Tensor ToDiffusionLatents(Tensor z) => (z - Config.ShiftFactor) * Config.ScalingFactor;
+    public Tensor ToDiffusionLatents(Tensor z) =>
+        z.sub(Scalars.Of(Config.ShiftFactor)).mul_(Scalars.Of(Config.ScalingFactor));
 }

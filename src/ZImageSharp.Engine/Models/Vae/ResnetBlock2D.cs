@@ -24,9 +24,9 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
     public ResnetBlock2D(long inChannels, long outChannels, int groups, ModulePlacement placement) : base(nameof(ResnetBlock2D))
     {
         var (device, dtype) = (placement.Device, placement.DType);
-        norm1 = nn.GroupNorm(groups, inChannels, VaeLayers.NormEps, affine: true, device, dtype);
+        norm1 = VaeLayers.GroupNorm(groups, inChannels, placement);
         conv1 = VaeLayers.Conv3x3(inChannels, outChannels, placement);
-        norm2 = nn.GroupNorm(groups, outChannels, VaeLayers.NormEps, affine: true, device, dtype);
+        norm2 = VaeLayers.GroupNorm(groups, outChannels, placement);
         conv2 = VaeLayers.Conv3x3(outChannels, outChannels, placement);
         conv_shortcut = inChannels == outChannels
             ? null
@@ -43,9 +43,9 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
         h.Dispose();
         using var _ = OpScope.Of(VaeLayers.Timer, "vae residual");
         if (conv_shortcut is null)
-            y.add_(x);
+            y.add_(x, Scalars.One);
         else
-            using (var shortcut = VaeLayers.Conv(conv_shortcut, x)) y.add_(shortcut);
+            using (var shortcut = VaeLayers.Conv(conv_shortcut, x)) y.add_(shortcut, Scalars.One);
         return y.MoveToOuterDisposeScope();
     }
 }
@@ -55,6 +55,19 @@ internal static class VaeLayers
 {
     /// <summary>diffusers builds every VAE GroupNorm with eps 1e-6 (spec pitfall 11).</summary>
     public const double NormEps = 1e-6;
+
+    /// <summary>
+    /// A GroupNorm with PyTorch's initial affine parameters (weight 1, bias 0). TorchSharp 0.107's <c>nn.GroupNorm</c>
+    /// leaves them as <c>torch.empty</c> memory, so a VAE not loaded from a checkpoint (the demo model,
+    /// --random-weights) normalised with whatever the allocator held: zeros, garbage or NaN, a different image per run.
+    /// </summary>
+    public static GroupNorm GroupNorm(long groups, long channels, ModulePlacement placement)
+    {
+        var norm = nn.GroupNorm(groups, channels, NormEps, affine: true, placement.Device, placement.DType);
+        nn.init.ones_(norm.weight);
+        nn.init.zeros_(norm.bias!);
+        return norm;
+    }
 
     public static Conv2d Conv3x3(long inChannels, long outChannels, ModulePlacement placement, long stride = 1, long padding = 1) =>
         nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: stride, padding: padding,

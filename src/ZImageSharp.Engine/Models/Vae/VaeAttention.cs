@@ -25,7 +25,7 @@ public sealed class VaeAttention : nn.Module<Tensor, Tensor>
     public VaeAttention(long channels, int groups, ModulePlacement placement) : base(nameof(VaeAttention))
     {
         var (device, dtype) = (placement.Device, placement.DType);
-        group_norm = nn.GroupNorm(groups, channels, VaeLayers.NormEps, affine: true, device, dtype);
+        group_norm = VaeLayers.GroupNorm(groups, channels, placement);
         to_q = nn.Linear(channels, channels, hasBias: true, device, dtype);
         to_k = nn.Linear(channels, channels, hasBias: true, device, dtype);
         to_v = nn.Linear(channels, channels, hasBias: true, device, dtype);
@@ -39,13 +39,33 @@ public sealed class VaeAttention : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         using var _ = OpScope.Of(VaeLayers.Timer, "vae mid attention");
         long b = x.shape[0], c = x.shape[1], hgt = x.shape[2], wid = x.shape[3];
-        var h = group_norm.forward(x).reshape(b, c, hgt * wid).transpose(1, 2);              // [B, HW, C]
-        var q = to_q.forward(h).unsqueeze(1);                                                // [B, 1, HW, C]
-        var k = to_k.forward(h).unsqueeze(1);
-        var v = to_v.forward(h).unsqueeze(1);
-        var o = nn.functional.scaled_dot_product_attention(q, k, v).squeeze(1);              // [B, HW, C]; scale 1/sqrt(C)
-        o = to_out[0].forward(o).transpose(1, 2).reshape(b, c, hgt, wid);                    // [B, C, H, W]
-        return (o + x).MoveToOuterDisposeScope();
+        // Every intermediate is as large as x (32 MB at 1024² output in float32): each is freed once consumed, so at
+        // most four are alive, where the dispose scope alone would hold all eight until the end.
+        Tensor q, k, v;
+        using (var normed = group_norm.forward(x))
+        using (var flat = normed.reshape(b, c, hgt * wid))
+        using (var h = flat.transpose(1, 2))                                                 // [B, HW, C]
+        {
+            q = to_q.forward(h);
+            k = to_k.forward(h);
+            v = to_v.forward(h);
+        }
+        Tensor attended;
+        using (q)
+        using (k)
+        using (v)
+        using (var q4 = q.unsqueeze(1))                                                      // [B, 1, HW, C]
+        using (var k4 = k.unsqueeze(1))
+        using (var v4 = v.unsqueeze(1))
+            attended = nn.functional.scaled_dot_product_attention(q4, k4, v4);               // scale 1/sqrt(C)
+        Tensor projected;
+        using (attended)
+        using (var rows = attended.squeeze(1))                                               // [B, HW, C]
+            projected = to_out[0].forward(rows);
+        using (projected)
+        using (var channelsFirst = projected.transpose(1, 2))
+        using (var o = channelsFirst.reshape(b, c, hgt, wid))                                // [B, C, H, W]
+            return o.add(x, Scalars.One).MoveToOuterDisposeScope();
     }
 }
 

@@ -28,7 +28,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
         for (int i = 0; i < reversed.Length; i++)
             up_blocks.Add(new UpDecoderBlock2D(i == 0 ? reversed[0] : reversed[i - 1], reversed[i], config.LayersPerBlock + 1,
                 groups, addUpsample: i < reversed.Length - 1, placement));
-        conv_norm_out = nn.GroupNorm(groups, reversed[^1], VaeLayers.NormEps, affine: true, placement.Device, placement.DType);
+        conv_norm_out = VaeLayers.GroupNorm(groups, reversed[^1], placement);
         conv_out = VaeLayers.Conv3x3(reversed[^1], config.OutChannels, placement);
         RegisterComponents();
     }

@@ -28,7 +28,7 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
             down_blocks.Add(new DownEncoderBlock2D(i == 0 ? channels[0] : channels[i - 1], channels[i], config.LayersPerBlock,
                 groups, addDownsample: i < channels.Count - 1, placement));
         mid_block = new UNetMidBlock2D(channels[^1], groups, config.MidBlockAddAttention, placement);
-        conv_norm_out = nn.GroupNorm(groups, channels[^1], VaeLayers.NormEps, affine: true, placement.Device, placement.DType);
+        conv_norm_out = VaeLayers.GroupNorm(groups, channels[^1], placement);
         conv_out = VaeLayers.Conv3x3(channels[^1], 2 * config.LatentChannels, placement);
         RegisterComponents();
     }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Vae;
@@ -84,8 +85,8 @@ public static class VaeTiling
                 var tile = vae.Decode(z.narrow(2, rows[r], tileH).narrow(3, cols[c], tileW)).to(ScalarType.Float32);
                 var colRamp = Ramp(cols, c, tileW, f, z.device);                                        // [tileW·f]
                 var weight = (rowRamp.unsqueeze(1) * colRamp.unsqueeze(0)).view(1, 1, tileH * f, tileW * f);
-                sum.narrow(2, rows[r] * f, tileH * f).narrow(3, cols[c] * f, tileW * f).add_(tile * weight);
-                weightSum.narrow(2, rows[r] * f, tileH * f).narrow(3, cols[c] * f, tileW * f).add_(weight);
+                sum.narrow(2, rows[r] * f, tileH * f).narrow(3, cols[c] * f, tileW * f).add_(tile.mul_(weight), Scalars.One);
+                weightSum.narrow(2, rows[r] * f, tileH * f).narrow(3, cols[c] * f, tileW * f).add_(weight, Scalars.One);
             }
         }
         return (sum / weightSum).to(z.dtype).MoveToOuterDisposeScope();
@@ -125,6 +126,9 @@ public static class VaeTiling
         return weight;
     }
 
-    private static Tensor RampUp(long n, Device device) =>
-        (arange(n, ScalarType.Float32, device) + 0.5) / n;
+    private static Tensor RampUp(long n, Device device)
+    {
+        using var count = n.ToScalar();
+        return Scalars.Arange(n, ScalarType.Float32, device).add_(Scalars.Of(0.5), alpha: Scalars.One).div_(count);
+    }
 }
