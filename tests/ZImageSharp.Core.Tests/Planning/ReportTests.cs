@@ -29,12 +29,14 @@ public class ReportTests
         var lines = table.TrimEnd().Split('\n');
 
         Assert.StartsWith("Phase", lines[0]);
-        Assert.Contains("text encoder resident bf16, stays loaded (7.30 GiB)", lines[2]);
-        Assert.StartsWith("denoise", lines[3]);
-        Assert.Contains("21.91 GiB", lines[4]);
-        Assert.StartsWith("total", lines[^1]);
-        Assert.Contains("fits 23.50 GiB", lines[^1]);
-        Assert.EndsWith("1.475 s", lines[^1].TrimEnd());
+        Assert.StartsWith("encode", lines[2]);
+        Assert.Contains("text encoder resident bf16, stays loaded (7.30 GiB)", lines[3]);
+        Assert.StartsWith("denoise", lines[4]);
+        Assert.StartsWith("decode", lines[6]);
+        Assert.Contains("21.91 GiB", lines[6]);
+        var total = lines.Single(l => l.StartsWith("total"));
+        Assert.EndsWith("1.475 s", total.TrimEnd());
+        Assert.Contains("fits: device budget 23.50 GiB", table);
     }
 
     [Fact]
@@ -42,7 +44,7 @@ public class ReportTests
     {
         var table = PlanTable.Format(PlanOn(4, Square(4096)));
 
-        Assert.Contains("does not fit 3.50 GiB", table);
+        Assert.Contains("does not fit: device budget 3.50 GiB", table);
         Assert.Contains("largest size that fits: 2512x2512", table);
     }
 
