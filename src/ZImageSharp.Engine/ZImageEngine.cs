@@ -57,10 +57,10 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default);
         if (device.IsCuda || options.VramBudget is not null)
         {
-            // The placer takes every weight into host masters (pinned on CUDA) and puts back on the device what the
-            // plan for a default 1024² request says; later requests re-plan and move only what changes.
-            // A checkpoint's modules are still on the meta device: the placer reads each tensor from its file to
-            // where this plan puts it, and nothing else is allocated.
+            // The placer puts on the device what the plan for the first request (a default 1024² one unless given)
+            // says; later requests re-plan and move only what changes. A checkpoint's modules are still on the meta
+            // device: the placer reads each tensor from its file to where this plan puts it, and nothing else is
+            // allocated. A model only in memory is taken into host masters (pinned on CUDA) first.
             var initial = BuildPlan(firstRequest ?? new GenerationRequest { Prompt = "" });
             if (!initial.Fits && models.Files is not null && !initial.HostFits)
                 throw new NoPlanFitsException(initial.Summary, "host", null);

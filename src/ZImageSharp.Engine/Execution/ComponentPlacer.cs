@@ -229,18 +229,18 @@ public sealed class ComponentPlacer : IDisposable
         }
         c.Layout = layout;
         if (!layout.StaysLoaded) Dematerialize(c);
-        KeepHostMasters(c, layout);
+        EnsureNeededMasters(c, layout);
     }
 
     /// <summary>
     /// Holds host masters exactly where the layout needs them: every unit of a model only in memory or of a CPU
     /// placement (they are its weights), streamed blocks (copied every pass), and the resident part of a component
     /// loaded per phase unless the plan reads it from the file. The rest are freed, so host memory is what the plan
-    /// counted. Frees before it reads, so the host never holds both the old and the new set.
+    /// counted. <see cref="Setup"/> frees the unneeded ones before anything is read, so the host never holds both the
+    /// old and the new set; this makes the needed ones.
     /// </summary>
-    private static void KeepHostMasters(PlacedComponent c, Layout layout)
+    private static void EnsureNeededMasters(PlacedComponent c, Layout layout)
     {
-        DropUnneededMasters(c, layout);
         var units = c.Weights.All.ToList();
         for (int i = 0; i < units.Count; i++)
             if (NeedsMasters(layout, i) || !units[i].HasFile) units[i].EnsureHostMasters();
