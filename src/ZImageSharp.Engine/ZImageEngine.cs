@@ -3,6 +3,7 @@ using ZImageSharp.Contracts;
 using ZImageSharp.Engine.Cuda;
 using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Engine.Execution;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Models.Vae;
 using ZImageSharp.Engine.Native;
 using ZImageSharp.Engine.Pipeline;
@@ -267,14 +268,9 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     private static ModelFootprint Footprint(ZImageModels models)
     {
-        // The VAE's sizes stay 2-byte: the planner widens them itself when the VAE runs in float32.
         int width = models.Transformer.DType == torch.ScalarType.Float32 ? 4 : 2;
-        static IEnumerable<TensorSize> Sizes(Component component, torch.nn.Module module, int width) =>
-            module.named_parameters().Select(p => TensorSize.FromShape(component, p.name, p.parameter.shape, width));
-        return ModelFootprint.FromTensors(
-            Sizes(Component.TextEncoder, models.TextEncoder, width),
-            Sizes(Component.Transformer, models.Transformer, width),
-            Sizes(Component.Vae, models.Vae, 2));
+        return ModelMemoryDescription.FromTensors(ModelMemoryDescription.Tensors(models.TextEncoder),
+            ModelMemoryDescription.Tensors(models.Transformer), ModelMemoryDescription.Tensors(models.Vae), width);
     }
 
     public SystemReport Describe()

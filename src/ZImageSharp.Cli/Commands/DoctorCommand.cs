@@ -2,6 +2,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using ZImageSharp.Engine.Cuda;
 using ZImageSharp.Engine.Diagnostics;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Native;
 using ZImageSharp.Options;
 using ZImageSharp.Planning;
@@ -51,7 +52,7 @@ internal sealed class DoctorCommand : Command<EngineSettings>
         var (host, hostWhere) = CardBudget.Host(settings.ParsedRamBudget, options);
         AnsiConsole.MarkupLineInterpolated($"[grey]host RAM: {hostWhere}; pinned cache release: {(Engine.Host.HostMemoryRelease.CanEmptyPinnedCache ? "libtorch's" : "exact-size registration only")}[/]");
         var planner = new MemoryPlanner(options);
-        var footprint = ModelFootprint.FromReleasedConfig();
+        var footprint = ModelMemoryDescription.Released();
         var sizes = new Table().AddColumns("size", "fits", "predicted time", "predicted peak", "host RAM", "how");
         foreach (int size in new[] { 512, 768, 1024, 1280, 1536, 2048 })
         {

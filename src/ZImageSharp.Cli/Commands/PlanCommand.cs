@@ -3,6 +3,7 @@ using Spectre.Console;
 using Spectre.Console.Cli;
 using ZImageSharp.Contracts;
 using ZImageSharp.Engine.Cuda;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Native;
 using ZImageSharp.Engine.Weights;
 using ZImageSharp.Options;
@@ -58,7 +59,7 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
         }
         else
         {
-            footprint = ModelFootprint.FromReleasedConfig(float32 ? 4 : 2);
+            footprint = ModelMemoryDescription.Released(float32 ? 4 : 2);
             weights = "the released Z-Image-Turbo config";
         }
 

@@ -274,9 +274,9 @@ public sealed class MemoryPlanner
             int tileWidth = Math.Min(tile, request.Width), tileHeight = Math.Min(tile, request.Height);
             passPixels = (long)tileWidth * tileHeight;
             pixelsPerImage = TileCount(request.Width, tile, overlap) * TileCount(request.Height, tile, overlap) * (double)passPixels;
-            long latentBytes = ReleasedModelConfig.LatentChannels * request.Pixels
-                               / (ReleasedModelConfig.VaeScaleFactor * ReleasedModelConfig.VaeScaleFactor) * sizeof(float);
-            tileImageBytes = ReleasedModelConfig.ImageChannels * request.Pixels * elementBytes + latentBytes;
+            long latentBytes = ImageSequence.LatentChannels * request.Pixels
+                               / (ImageSequence.VaeScaleFactor * ImageSequence.VaeScaleFactor) * sizeof(float);
+            tileImageBytes = ImageSequence.ImageChannels * request.Pixels * elementBytes + latentBytes;
         }
         long hostBytes = input.WeightsInFiles ? (rung.StaysLoaded || fromFile ? 0 : weights) : weights;
         var placement = new VaePlacement(rung.VaeMode, rung.TileSizePixels, _options.VaeTileOverlapPixels, imagesPerPass,

@@ -1,26 +1,14 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace ZImageSharp.Planning;
 
-/// <summary>Bytes of one checkpoint tensor in each storage the planner considers. "Bf16" and "Fp8" name the
-/// placement's storage; a tensor the placement keeps wider (a float32 island) counts at its real width in both.</summary>
-public sealed record TensorSize(string Key, long Bf16Bytes, long Fp8Bytes)
-{
-    private const int Float32ElementBytes = 4, Bf16ElementBytes = 2, Fp8ElementBytes = 1;
+/// <summary>What part of the transformer's sequence a block reads: its compute grows with that many tokens.</summary>
+public enum BlockInput { ImageTokens, CaptionTokens, AllTokens }
 
-    /// <summary>Sizes of a tensor of this shape as the engine holds it (<see cref="WeightPrecisionPolicy"/>): float32
-    /// for the transformer's float32 islands, fp8 only where allowed, bf16 otherwise.</summary>
-    /// <param name="computeElementBytes">Bytes of one element in the compute dtype: 2 for bf16, 4 when the engine
-    /// computes in float32 (<c>--dtype fp32</c>); the "Bf16" size is the compute-dtype size.</param>
-    public static TensorSize FromShape(Component component, string key, IReadOnlyList<long> shape, int computeElementBytes = Bf16ElementBytes)
-    {
-        long elements = shape.Aggregate(1L, (product, dimension) => product * dimension);
-        if (WeightPrecisionPolicy.KeepsFloat32(component, key))
-            return new(key, elements * Float32ElementBytes, elements * Float32ElementBytes);
-        bool fp8 = WeightPrecisionPolicy.StoresAsFp8(component, key, shape.Count);
-        return new(key, elements * computeElementBytes, elements * (fp8 ? Fp8ElementBytes : computeElementBytes));
-    }
-}
-
-/// <summary>One repeated block (a transformer block, a Qwen3 layer): the unit that is streamed or kept resident.</summary>
+/// <summary>One repeated block (a transformer block, a Qwen3 layer): the unit that is streamed or kept resident.
+/// "Bf16" is the size in the compute dtype (four bytes an element under <c>--dtype fp32</c>); "Fp8" the size when the
+/// block's matrices are stored as fp8 e4m3. A tensor kept wider (a float32 island) counts at its real width in both.</summary>
 public sealed record BlockFootprint(string Name, long Bf16Bytes, long Fp8Bytes, BlockInput Input)
 {
     public long Bytes(WeightStorage storage) => storage == WeightStorage.Fp8 ? Fp8Bytes : Bf16Bytes;
@@ -38,55 +26,39 @@ public sealed record ComponentFootprint(Component Component, long RestBf16Bytes,
     /// <summary>The largest block: streaming buffers are sized to it.</summary>
     public long LargestBlockBytes(WeightStorage storage) => Blocks.Count == 0 ? 0 : Blocks.Max(block => block.Bytes(storage));
 
-    /// <summary>Groups tensors into blocks by key (see <see cref="BlockKey"/>); everything else is rest.</summary>
-    public static ComponentFootprint FromTensors(Component component, IEnumerable<TensorSize> tensors)
+    /// <summary>Position of a block in execution order (the order of <see cref="Blocks"/>).</summary>
+    public int ExecutionIndex(string blockName)
     {
-        long restBf16 = 0, restFp8 = 0;
-        var blocks = new Dictionary<string, (long Bf16, long Fp8, BlockInput Input)>();
-        foreach (var tensor in tensors)
-        {
-            if (BlockKey.TryParse(component, tensor.Key, out var name, out var input))
-            {
-                var sum = blocks.GetValueOrDefault(name, (0, 0, input));
-                blocks[name] = (sum.Bf16 + tensor.Bf16Bytes, sum.Fp8 + tensor.Fp8Bytes, input);
-            }
-            else
-            {
-                restBf16 += tensor.Bf16Bytes;
-                restFp8 += tensor.Fp8Bytes;
-            }
-        }
-        var ordered = blocks
-            .OrderBy(pair => BlockKey.Order(pair.Key))
-            .Select(pair => new BlockFootprint(pair.Key, pair.Value.Bf16, pair.Value.Fp8, pair.Value.Input))
-            .ToList();
-        return new(component, restBf16, restFp8, ordered);
+        for (int i = 0; i < Blocks.Count; i++)
+            if (Blocks[i].Name == blockName) return i;
+        throw new ArgumentException($"{Component} has no block named '{blockName}'.", nameof(blockName));
     }
 }
 
-/// <summary>Exact weight bytes of every component, for bf16 and fp8 storage.</summary>
+/// <summary>
+/// Exact weight bytes of every component, for bf16 (compute dtype) and fp8 storage: the model's memory description
+/// as the planner reads it. The planner never derives it: the engine builds it from the model code
+/// (<c>Engine/Models/ModelMemoryDescription</c>: which blocks stream, which tensors stay float32, which may be fp8),
+/// from a checkpoint's headers or from the modules themselves. It is plain data and reads and writes as JSON, so the
+/// planner's tests run on the released model's description without the engine.
+/// </summary>
 public sealed record ModelFootprint(
     ComponentFootprint TextEncoder,
     ComponentFootprint Transformer,
     ComponentFootprint VaeDecoder,
     ComponentFootprint VaeEncoder)
 {
-    /// <summary>From the tensors the engine will load, read from the checkpoint headers. Pass only what is loaded
-    /// (Qwen3's last layer and final norm are not needed); VAE keys start with <c>decoder.</c> or <c>encoder.</c>.</summary>
-    public static ModelFootprint FromTensors(IEnumerable<TensorSize> textEncoder, IEnumerable<TensorSize> transformer,
-        IEnumerable<TensorSize> vae)
+    private static readonly JsonSerializerOptions Json = new()
     {
-        var vaeTensors = vae.ToList();
-        return new(
-            ComponentFootprint.FromTensors(Component.TextEncoder, textEncoder),
-            ComponentFootprint.FromTensors(Component.Transformer, transformer),
-            ComponentFootprint.FromTensors(Component.Vae, vaeTensors.Where(t => t.Key.StartsWith("decoder.", StringComparison.Ordinal))),
-            ComponentFootprint.FromTensors(Component.Vae, vaeTensors.Where(t => t.Key.StartsWith("encoder.", StringComparison.Ordinal))));
-    }
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
 
-    /// <summary>The released Z-Image-Turbo model (the random-weight case), from the config numbers of the spec.</summary>
-    public static ModelFootprint FromReleasedConfig(int computeElementBytes = 2) => FromTensors(
-        ReleasedModelConfig.TextEncoderTensors().Select(t => TensorSize.FromShape(Component.TextEncoder, t.Key, t.Shape, computeElementBytes)),
-        ReleasedModelConfig.TransformerTensors().Select(t => TensorSize.FromShape(Component.Transformer, t.Key, t.Shape, computeElementBytes)),
-        ReleasedModelConfig.VaeTensors().Select(t => TensorSize.FromShape(Component.Vae, t.Key, t.Shape, computeElementBytes)));
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads <see cref="ToJson"/>'s output; <paramref name="origin"/> names the source in errors.</summary>
+    public static ModelFootprint FromJson(string json, string origin) =>
+        (JsonSerializer.Deserialize<ModelFootprint>(json, Json) is { TextEncoder: not null, Transformer: not null, VaeDecoder: not null, VaeEncoder: not null } footprint
+            ? footprint
+            : null) ?? throw new FormatException($"{origin}: not a model footprint (textEncoder, transformer, vaeDecoder and vaeEncoder are required).");
 }

@@ -13,10 +13,4 @@ public sealed record PlannerInput(DeviceBudget Device, ModelFootprint Model, Pla
 
     /// <summary>The engine computes in float32 (sizes in the footprint are then 4-byte sizes).</summary>
     public bool ComputeInFloat32 { get; init; }
-
-    private static readonly Lazy<ModelFootprint> Released = new(() => ModelFootprint.FromReleasedConfig());
-
-    /// <summary>The released model's footprint and, unless given, the reference (H100) speeds.</summary>
-    public static PlannerInput ForReleasedModel(DeviceBudget device, PlannerRequest request, SpeedProfile? speed = null) =>
-        new(device, Released.Value, request, speed ?? SpeedProfile.Reference);
 }

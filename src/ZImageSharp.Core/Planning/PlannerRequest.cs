@@ -6,7 +6,7 @@ namespace ZImageSharp.Planning;
 public sealed record PlannerRequest
 {
     /// <summary>The text encoder's maximum sequence (chat template included).</summary>
-    public const int MaxCaptionTokens = ReleasedModelConfig.MaxCaptionTokens;
+    public const int MaxCaptionTokens = ImageSequence.MaxCaptionTokens;
 
     public int Width { get; init; } = 1024;
     public int Height { get; init; } = 1024;
@@ -34,7 +34,7 @@ public sealed record PlannerRequest
 
     /// <summary>Image tokens padded to the sequence multiple (spec §8.2: Np).</summary>
     internal int ImageTokens => PadToSequenceMultiple(
-        Width / ReleasedModelConfig.PixelsPerImageToken * (Height / ReleasedModelConfig.PixelsPerImageToken));
+        Width / ImageSequence.PixelsPerImageToken * (Height / ImageSequence.PixelsPerImageToken));
 
     /// <summary>Caption tokens padded to the sequence multiple (spec §8.2: Lp).</summary>
     internal int PaddedCaptionTokens => PadToSequenceMultiple(ClampedCaptionTokens);
@@ -62,6 +62,5 @@ public sealed record PlannerRequest
     public override string ToString() =>
         $"{Width}x{Height}, {Count} image{(Count == 1 ? "" : "s")}, {CaptionTokens} caption tokens, guidance {(Guidance ? "on" : "off")}, {Steps} steps";
 
-    private static int PadToSequenceMultiple(int tokens) =>
-        (tokens + ReleasedModelConfig.SequenceMultiple - 1) / ReleasedModelConfig.SequenceMultiple * ReleasedModelConfig.SequenceMultiple;
+    private static int PadToSequenceMultiple(int tokens) => ImageSequence.PadToSequenceMultiple(tokens);
 }

@@ -9,7 +9,7 @@ public enum Placement
     /// <summary>Every weight on the GPU in bf16.</summary>
     Resident,
     /// <summary>Every weight on the GPU; linear weights stored as fp8 e4m3 and upcast to bf16 for compute
-    /// (precision-sensitive tensors stay bf16, see <see cref="WeightPrecisionPolicy"/>).</summary>
+    /// (precision-sensitive tensors stay bf16: the model code decides which, `Engine/Models/ModelMemoryDescription`).</summary>
     ResidentFp8,
     /// <summary>Some blocks resident, the others copied from pinned host memory (bf16) block by block, prefetched
     /// on a side stream while the previous block computes.</summary>

@@ -147,7 +147,7 @@ internal sealed class WeightOption
         {
             Placement.Cpu => [],
             Placement.Resident or Placement.ResidentFp8 => Footprint.Blocks.Select(b => b.Name).ToList(),
-            _ => ResidentOrder.Take(k).OrderBy(b => BlockKey.Order(b.Name)).Select(b => b.Name).ToList(),
+            _ => ResidentOrder.Take(k).OrderBy(b => Footprint.ExecutionIndex(b.Name)).Select(b => b.Name).ToList(),
         };
         return new(Footprint.Component, Rung.Placement, Rung.StaysLoaded && OnDevice, resident, Footprint.Blocks.Count, ResidentBytes[k])
         {

@@ -1,4 +1,5 @@
 using TorchSharp;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Models.Transformer;
 using ZImageSharp.Planning;
 
@@ -46,8 +47,8 @@ internal sealed class ComponentWeights : IDisposable
     public static ComponentWeights Adopt(Component component, torch.nn.Module module, IReadOnlyList<StreamableBlock> blocks,
         Action<IBlockHook?> installHook, ResidencyTarget target, WeightCopier copier, bool storeFp8, WeightFile? file = null)
     {
-        bool Fp8Eligible(string key, long[] shape) => WeightPrecisionPolicy.StoresAsFp8(component, key, shape.Length);
-        bool KeepsFloat32(string key) => WeightPrecisionPolicy.KeepsFloat32(component, key);
+        bool Fp8Eligible(string key, long[] shape) => ModelMemoryDescription.StoresAsFp8(component, key, shape.Length);
+        bool KeepsFloat32(string key) => ModelMemoryDescription.KeepsFloat32(component, key);
         var names = module.named_parameters().Select(p => p.name).ToList();
         var blockNames = blocks.Select(b => names.Where(n => n.StartsWith(b.Prefix + ".", StringComparison.Ordinal)).ToList()).ToList();
         var inBlocks = blockNames.SelectMany(n => n).ToHashSet(StringComparer.Ordinal);
@@ -91,7 +92,7 @@ internal sealed class ComponentWeights : IDisposable
     private void MoveModule(ResidencyTarget target, WeightCopier copier)
     {
         // Every parameter is empty here, so the move copies no data.
-        EmptyModuleMover.Move(Module, target.Device, target.ComputeDType, key => WeightPrecisionPolicy.KeepsFloat32(Component, key));
+        EmptyModuleMover.Move(Module, target.Device, target.ComputeDType, key => ModelMemoryDescription.KeepsFloat32(Component, key));
         foreach (var r in All) r.Rebind(target, copier);
         Target = target;
     }

@@ -14,7 +14,7 @@ namespace ZImageSharp.Engine.Execution;
 /// dtype whatever the source's, so a parameter can never point at its host master directly. Instead every parameter
 /// lives on the compute device in the compute dtype: loaded, it points at a device tensor; released, at an empty
 /// tensor (no memory). Masters are bf16 (the module's own dtype) or, for the tensors
-/// <see cref="Planning.WeightPrecisionPolicy"/> allows, fp8 e4m3; they are pinned when the device is CUDA so copies
+/// <see cref="Models.ModelMemoryDescription.StoresAsFp8"/> allows, fp8 e4m3; they are pinned when the device is CUDA so copies
 /// run asynchronously at full bandwidth. Everything runs under <c>no_grad</c> with <c>requires_grad = false</c>.
 /// <para>A residency over a weight file (<see cref="WeightFile"/>) may hold no masters at all: a load then reads each
 /// tensor from the file straight into its device tensor, and masters are made from the file only when a plan needs

@@ -130,7 +130,9 @@ public static class ModelFactory
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.Released, placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Released, device, dtype),
-            Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
+            // Decoder only, as from a checkpoint: text-to-image never encodes, and an encoder on the card that no plan
+            // counts would be memory the planner does not see.
+            Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.DecoderOnly, new ModulePlacement(device, vaeDType)),
             Shift = 3.0,
         };
     }

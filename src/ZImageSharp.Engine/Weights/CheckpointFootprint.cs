@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Models.TextEncoder;
 using ZImageSharp.Planning;
 
@@ -17,16 +18,17 @@ public static partial class CheckpointFootprint
         bool Needed(string key) => LayerIndex().Match(key) is { Success: true } m
             ? int.Parse(m.Groups[1].Value) < neededLayers
             : key.StartsWith("embed_tokens.", StringComparison.Ordinal);
-        return ModelFootprint.FromTensors(
-            Sizes(layout.TextEncoder, Component.TextEncoder, Needed, computeElementBytes),
-            Sizes(layout.Transformer, Component.Transformer, _ => true, computeElementBytes),
-            Sizes(layout.Vae, Component.Vae, key => key.StartsWith("decoder.", StringComparison.Ordinal), 2));
+        return ModelMemoryDescription.FromTensors(
+            Shapes(layout.TextEncoder, Needed),
+            Shapes(layout.Transformer, _ => true),
+            Shapes(layout.Vae, key => key.StartsWith("decoder.", StringComparison.Ordinal)),
+            computeElementBytes);
     }
 
-    private static List<TensorSize> Sizes(ComponentCheckpoint checkpoint, Component component, Func<string, bool> keep, int width)
+    private static List<(string Key, long[] Shape)> Shapes(ComponentCheckpoint checkpoint, Func<string, bool> keep)
     {
         using var source = checkpoint.OpenWeights();
-        return source.Names.Where(keep).Select(name => TensorSize.FromShape(component, name, source.Describe(name).Shape, width)).ToList();
+        return source.Names.Where(keep).Select(name => (name, source.Describe(name).Shape.ToArray())).ToList();
     }
 
     [GeneratedRegex(@"^layers\.(\d+)\.")]

@@ -80,8 +80,8 @@ public class HostBudgetTests
     public void Float32IsSizedAtFourBytes()
     {
         var fp32 = new MemoryPlanner(new PlannerOptions { ComputeInFloat32 = true });
-        var input = PlannerInput.ForReleasedModel(DeviceBudget.WithFreeMemory(80L * ByteSize.GiB, PlannerOptions.Default), Square(1024))
-            with { Model = ModelFootprint.FromReleasedConfig(4), ComputeInFloat32 = true };
+        var input = ReleasedOn(DeviceBudget.WithFreeMemory(80L * ByteSize.GiB, PlannerOptions.Default), Square(1024))
+            with { Model = ReleasedFloat32, ComputeInFloat32 = true };
         var bf16Plan = PlanOn(80, Square(1024));
         var plan = fp32.Plan(input);
 

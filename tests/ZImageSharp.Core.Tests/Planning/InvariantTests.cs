@@ -110,7 +110,7 @@ public class InvariantTests
 
         Assert.Equal(8 * ByteSize.GiB - options.ReserveBytes, emulated.PlanningBytes);
         Assert.False(emulated.OverrideExceedsFreeMemory);
-        var plan = Planner.Plan(PlannerInput.ForReleasedModel(emulated, Square(1024)));
+        var plan = Planner.Plan(ReleasedOn(emulated, Square(1024)));
         var eightGiB = PlanOn(8, Square(1024));
         Assert.Equal(eightGiB.Summary, plan.Summary);
         Assert.Equal(Placement.StreamedBf16, plan.Transformer.Placement);
@@ -122,7 +122,7 @@ public class InvariantTests
         var small = DeviceBudget.Measured(8 * ByteSize.GiB, 7 * ByteSize.GiB, 0, PlannerOptions.Default, overrideBytes: 24 * ByteSize.GiB);
 
         Assert.True(small.OverrideExceedsFreeMemory);
-        Assert.Equal(Placement.Resident, Planner.Plan(PlannerInput.ForReleasedModel(small, Square(1024))).Transformer.Placement);
+        Assert.Equal(Placement.Resident, Planner.Plan(ReleasedOn(small, Square(1024))).Transformer.Placement);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using TorchSharp;
 using ZImageSharp.Contracts;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Tests.Weights;
 using ZImageSharp.Errors;
 using ZImageSharp.Options;
@@ -78,7 +79,7 @@ public sealed class LoadByPlanEngineTests
 
         Assert.True(4 * elements == fp32Plan.Transformer.ResidentWeightBytes, $"{4 * elements} vs {fp32Plan.Transformer.ResidentWeightBytes}: {fp32Plan.Summary}");
         long bf16Bytes = meta.named_parameters()
-            .Sum(p => p.parameter.numel() * (WeightPrecisionPolicy.KeepsFloat32(Component.Transformer, p.name) ? 4 : 2));
+            .Sum(p => p.parameter.numel() * (ModelMemoryDescription.KeepsFloat32(Component.Transformer, p.name) ? 4 : 2));
         Assert.Equal(bf16Bytes, bf16Plan.Transformer.ResidentWeightBytes); // 2 bytes, the float32 islands at 4
         Assert.True(bf16Bytes < 4 * elements);
         Assert.True(fp32Plan.Phase(PlanPhase.Denoise).ActivationBytes == 2 * bf16Plan.Phase(PlanPhase.Denoise).ActivationBytes);

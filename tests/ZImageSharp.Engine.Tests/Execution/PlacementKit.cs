@@ -1,5 +1,6 @@
 using TorchSharp;
 using ZImageSharp.Engine.Execution;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Models.TextEncoder;
 using ZImageSharp.Engine.Models.Transformer;
 using ZImageSharp.Engine.Models.Vae;
@@ -91,7 +92,7 @@ internal static class PlacementKit
         using var noGrad = no_grad();
         foreach (var (name, p) in module.named_parameters())
         {
-            if (!WeightPrecisionPolicy.StoresAsFp8(component, name, p.shape.Length)) continue;
+            if (!ModelMemoryDescription.StoresAsFp8(component, name, p.shape.Length)) continue;
             using var fp8 = p.to(SafetensorsDType.Float8E4M3);
             using var back = fp8.to(p.dtype);
             p.copy_(back);
@@ -99,7 +100,7 @@ internal static class PlacementKit
     }
 
     public static int Fp8EligibleCount(nn.Module module, Component component) =>
-        module.named_parameters().Count(p => WeightPrecisionPolicy.StoresAsFp8(component, p.name, p.parameter.shape.Length));
+        module.named_parameters().Count(p => ModelMemoryDescription.StoresAsFp8(component, p.name, p.parameter.shape.Length));
 
     /// <summary>True when every parameter of the module holds no memory (released).</summary>
     public static bool AllEmpty(nn.Module module) => module.parameters().All(p => p.numel() == 0);

@@ -1,6 +1,7 @@
 using TorchSharp;
 using Xunit.Abstractions;
 using ZImageSharp.Engine.Execution;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Tests.Transformer;
 using ZImageSharp.Planning;
 using static TorchSharp.torch;
@@ -110,7 +111,7 @@ public sealed class TransformerPlacementTests(ITestOutputHelper output)
         using var fp8Model = LoadTransformer();
         int eligible = Fp8EligibleCount(fp8Model, Component.Transformer);
         long eligibleElements = fp8Model.named_parameters()
-            .Where(p => WeightPrecisionPolicy.StoresAsFp8(Component.Transformer, p.name, p.parameter.shape.Length)).Sum(p => p.parameter.numel());
+            .Where(p => ModelMemoryDescription.StoresAsFp8(Component.Transformer, p.name, p.parameter.shape.Length)).Sum(p => p.parameter.numel());
         using var wide = new ComponentPlacer(bf16Model, null, null, TeAt(Placement.Resident, true),
             DitAt(Placement.StreamedBf16, false), VaeAt(), SimulatedDevice);
         using var narrow = new ComponentPlacer(fp8Model, null, null, TeAt(Placement.Resident, true),

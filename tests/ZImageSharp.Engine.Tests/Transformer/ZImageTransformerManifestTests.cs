@@ -1,6 +1,8 @@
 using System.Text.Json;
 using TorchSharp;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Models.Transformer;
+using ZImageSharp.Planning;
 
 namespace ZImageSharp.Engine.Tests.Transformer;
 
@@ -51,18 +53,21 @@ public class ZImageTransformerManifestTests
         Assert.Equal(1 + 1 + 32 + 2, float32.Count(p => p.name.EndsWith(".weight", StringComparison.Ordinal))); // t_emb 2, final 2, 32 adaLN
         Assert.Equal(128_078_912L, float32.Sum(p => p.parameter.numel()));                       // 2.1 % of 6,154,908,736
 
-        // Every parameter is in exactly one streamable block or in the resident remainder, and the precision-sensitive
-        // prefixes name real parameters only: the embedders, pad tokens, final layer, norms and adaLN Linears.
-        var names = model.named_parameters().Select(p => p.name).ToList();
-        var sensitive = model.PrecisionSensitivePrefixes;
-        Assert.All(sensitive, prefix => Assert.Contains(names, n => n.StartsWith(prefix, StringComparison.Ordinal)));
-        var sensitiveNames = names.Where(n => sensitive.Any(p => n.StartsWith(p, StringComparison.Ordinal))).ToList();
-        Assert.Contains("layers.29.adaLN_modulation.0.weight", sensitiveNames);
-        Assert.Contains("all_final_layer.2-1.linear.weight", sensitiveNames);
-        Assert.Contains("context_refiner.0.attention.norm_k.weight", sensitiveNames);
-        Assert.DoesNotContain("layers.0.attention.to_q.weight", sensitiveNames);
-        Assert.DoesNotContain("layers.0.feed_forward.w2.weight", sensitiveNames);
-        var resident = names.Where(n => !model.StreamableBlocks.Any(b => n.StartsWith(b.Prefix + ".", StringComparison.Ordinal)));
-        Assert.All(resident, n => Assert.Contains(sensitive, p => n.StartsWith(p, StringComparison.Ordinal)));
+        // The streamable blocks' prefixes are the blocks the planner's description groups keys into, and fp8 storage
+        // takes only the big matrices inside them: never the embedders, pad tokens, final layer, norms or adaLN Linears.
+        var shapes = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape.Length);
+        foreach (var (name, rank) in shapes)
+        {
+            bool inBlock = ModelMemoryDescription.TryParseBlock(Component.Transformer, name, out var block, out _, out _);
+            Assert.Equal(model.StreamableBlocks.Any(b => name.StartsWith(b.Prefix + ".", StringComparison.Ordinal)), inBlock);
+            if (inBlock) Assert.StartsWith(block + ".", name);
+            if (!inBlock) Assert.False(ModelMemoryDescription.StoresAsFp8(Component.Transformer, name, rank), name);
+        }
+        bool Fp8(string name) => ModelMemoryDescription.StoresAsFp8(Component.Transformer, name, shapes[name]);
+        Assert.False(Fp8("layers.29.adaLN_modulation.0.weight"));
+        Assert.False(Fp8("all_final_layer.2-1.linear.weight"));
+        Assert.False(Fp8("context_refiner.0.attention.norm_k.weight"));
+        Assert.True(Fp8("layers.0.attention.to_q.weight"));
+        Assert.True(Fp8("layers.0.feed_forward.w2.weight"));
     }
 }

@@ -33,6 +33,20 @@ public sealed partial class Qwen3Model : nn.Module
     /// <summary>The decoder layers in execution order, as units a weight streamer can move ("layers.N").</summary>
     public IReadOnlyList<StreamableBlock> StreamableBlocks => layers.Select((l, i) => new StreamableBlock($"layers.{i}", l)).ToList();
 
+    /// <summary>The decoder layer ("layers.N", a <see cref="StreamableBlocks"/> prefix) a checkpoint key belongs to and
+    /// its index, or false for a tensor outside layers. Qwen3 checkpoints name layers "model.layers.N."; some exports
+    /// drop the "model." prefix.</summary>
+    public static bool TryParseLayer(string key, out string name, out int index)
+    {
+        var match = LayerKey().Match(key);
+        name = match.Success ? match.Groups["name"].Value : "";
+        index = match.Success ? int.Parse(match.Groups["index"].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+        return match.Success;
+    }
+
+    [GeneratedRegex(@"^(model\.)?(?<name>layers\.(?<index>[0-9]+))\.")]
+    private static partial Regex LayerKey();
+
     /// <summary>
     /// Per-op timing of the layers (norms, projections, RoPE, GQA, SDPA, MLP, residuals), aggregated by name like the
     /// DiT's <see cref="ZImageTransformer.Profile"/>. Null (the default) costs one null test per op.
@@ -90,13 +104,9 @@ public sealed partial class Qwen3Model : nn.Module
     {
         if (key == "norm.weight") return norm is null;
         if (key.StartsWith("lm_head.", StringComparison.Ordinal)) return true;
-        var m = LayerKey().Match(key);
-        return m.Success && int.Parse(m.Groups[1].ValueSpan, provider: null) >= BuiltLayerCount
-            && int.Parse(m.Groups[1].ValueSpan, provider: null) < Config.NumHiddenLayers;
+        return TryParseLayer(key, out _, out int index) && index >= BuiltLayerCount && index < Config.NumHiddenLayers;
     }
 
-    [GeneratedRegex(@"^layers\.(\d+)\.")]
-    private static partial Regex LayerKey();
 
     /// <summary>
     /// Runs the stack and returns <c>hidden_states[outputHiddenIndex]</c> in transformers' numbering: 0 = embeddings,

@@ -1,5 +1,6 @@
 using TorchSharp;
 using ZImageSharp.Engine.Models.Common;
+using ZImageSharp.Planning;
 using static TorchSharp.torch;
 
 namespace ZImageSharp.Engine.Models.Transformer;
@@ -93,9 +94,7 @@ public sealed partial class ZImageTransformer
         return outputs;
     }
 
-    private static long PadToMultiple(long length) =>
-        (length + ZImageTransformerConfig.SequenceMultiple - 1) / ZImageTransformerConfig.SequenceMultiple
-        * ZImageTransformerConfig.SequenceMultiple;
+    private static long PadToMultiple(long length) => ImageSequence.PadToSequenceMultiple(checked((int)length));
 
     /// <summary>Patch embedding of all samples in one matmul, then each sample padded with <c>x_pad_token</c>.</summary>
     private Tensor[] EmbedImages(IReadOnlyList<Tensor> latents, TokenGrid[] grids, string patchKey, ScalarType dtype, Device device)

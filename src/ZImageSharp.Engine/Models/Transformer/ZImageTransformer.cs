@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using ZImageSharp.Engine.Models.Common;
+using ZImageSharp.Engine.Models;
 using ZImageSharp.Planning;
 using static TorchSharp.torch;
 
@@ -18,7 +19,6 @@ public sealed partial class ZImageTransformer : nn.Module<IReadOnlyList<Tensor>,
 {
     private readonly RotaryEmbedding3D _rope;
     private readonly StreamableBlock[] _streamableBlocks;
-    private readonly string[] _precisionSensitivePrefixes;
 
 #pragma warning disable IDE1006 // field names are the checkpoint keys
     private readonly ModuleDict<Linear> all_x_embedder;
@@ -79,7 +79,6 @@ public sealed partial class ZImageTransformer : nn.Module<IReadOnlyList<Tensor>,
             .. context_refiner.Select((b, i) => new StreamableBlock($"context_refiner.{i}", b)),
             .. layers.Select((b, i) => new StreamableBlock($"layers.{i}", b)),
         ];
-        _precisionSensitivePrefixes = PrecisionSensitive(config, _streamableBlocks).ToArray();
     }
 
     public ZImageTransformerConfig Config { get; }
@@ -112,51 +111,48 @@ public sealed partial class ZImageTransformer : nn.Module<IReadOnlyList<Tensor>,
     public IReadOnlyList<StreamableBlock> StreamableBlocks => _streamableBlocks;
 
     /// <summary>
-    /// Checkpoint key prefixes a planner should keep in bf16 (never fp8): pad tokens, embedders, the final layer,
-    /// and inside every block the adaLN Linear and the RMSNorm gains (diffusers' _skip_layerwise_casting_patterns,
-    /// extended to the small tensors whose rounding reaches every token).
-    /// </summary>
-    public IReadOnlyList<string> PrecisionSensitivePrefixes => _precisionSensitivePrefixes;
-
-    /// <summary>
     /// True for the checkpoint keys whose weights stay float32 in every model dtype (and are computed in float32): the
     /// timestep embedder, the adaLN modulation Linear of every modulated block and the whole final layer. Together
     /// they produce the conditioning vector, every block's scales and gates (tanh turns the relative error of a large
     /// gate logit into an absolute error of the gate, which multiplies a whole branch) and the output projection.
     /// On the reference fixtures they carry over half of the bf16 error (docs/model.md, "Precision"), and at the
     /// released size they are 128 M of 6.15 G parameters: 2.1 % of the weights, +256 MB over bf16.
-    /// A placement that stores weights in bf16 or fp8 must keep these in float32. The rule lives in Core
-    /// (<see cref="WeightPrecisionPolicy.KeepsFloat32"/>) so the memory planner sizes them at four bytes.
+    /// A placement that stores weights in bf16 or fp8 must keep these in float32, and the memory planner sizes them at
+    /// four bytes (<see cref="ModelMemoryDescription"/>).
     /// </summary>
-    public static bool KeepsFloat32(string key) => WeightPrecisionPolicy.KeepsFloat32(Component.Transformer, key);
+    public static bool KeepsFloat32(string key) =>
+        key.StartsWith("t_embedder.", StringComparison.Ordinal)
+        || key.StartsWith("all_final_layer.", StringComparison.Ordinal)
+        || key.Contains(".adaLN_modulation.", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The streamable block a checkpoint key belongs to (<see cref="StreamableBlocks"/>' prefixes: "noise_refiner.0",
+    /// "context_refiner.1", "layers.12") and which tokens it reads, or false for a tensor outside blocks.
+    /// </summary>
+    public static bool TryParseBlock(string key, out string name, out BlockInput input, out int order)
+    {
+        var match = BlockKey().Match(key);
+        name = match.Success ? match.Groups["name"].Value : "";
+        int stage;
+        (input, stage) = match.Groups["kind"].Value switch
+        {
+            "noise_refiner" => (BlockInput.ImageTokens, 0),
+            "context_refiner" => (BlockInput.CaptionTokens, 1),
+            _ => (BlockInput.AllTokens, 2),
+        };
+        // Execution order: noise refiner, context refiner, main layers, each by index (no config has 10,000 layers).
+        order = match.Success ? stage * 10_000 + int.Parse(match.Groups["index"].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
+        return match.Success;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(?<name>(?<kind>layers|noise_refiner|context_refiner)\.(?<index>[0-9]+))\.")]
+    private static partial System.Text.RegularExpressions.Regex BlockKey();
 
     /// <summary>The dtype the model computes in (that of its weights outside the float32 islands).</summary>
     public ScalarType DType => x_pad_token.dtype;
 
     /// <summary>Where the resident (non-streamed) weights live and where the forward pass computes.</summary>
     public Device Device => x_pad_token.device;
-
-    private static IEnumerable<string> PrecisionSensitive(ZImageTransformerConfig config, IEnumerable<StreamableBlock> blocks)
-    {
-        yield return "x_pad_token";
-        yield return "cap_pad_token";
-        yield return "all_x_embedder.";
-        yield return "t_embedder.";
-        yield return "cap_embedder.";
-        yield return "all_final_layer.";
-        foreach (var block in blocks)
-        {
-            foreach (var norm in new[] { "attention_norm1", "attention_norm2", "ffn_norm1", "ffn_norm2" })
-                yield return $"{block.Prefix}.{norm}.";
-            if (config.QkNorm)
-            {
-                yield return $"{block.Prefix}.attention.norm_q.";
-                yield return $"{block.Prefix}.attention.norm_k.";
-            }
-            if (((ZImageTransformerBlock)block.Module).IsModulated)
-                yield return $"{block.Prefix}.adaLN_modulation.";
-        }
-    }
 
     protected override void Dispose(bool disposing)
     {

@@ -34,9 +34,6 @@ public sealed record ZImageTransformerConfig
     /// <summary>The released Z-Image-Turbo transformer (6,154,908,736 parameters).</summary>
     public static ZImageTransformerConfig Released { get; } = new();
 
-    /// <summary>Sequences are padded to a multiple of this with learned pad tokens (diffusers SEQ_MULTI_OF).</summary>
-    public const int SequenceMultiple = 32;
-
     /// <summary>Width of the timestep embedding that drives adaLN (diffusers ADALN_EMBED_DIM, capped by dim).</summary>
     public int AdaLnEmbedDim => Math.Min(Dim, 256);
 

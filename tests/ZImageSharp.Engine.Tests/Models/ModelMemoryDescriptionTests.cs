@@ -1,10 +1,15 @@
+using TorchSharp;
+using ZImageSharp.Engine.Models;
+using ZImageSharp.Engine.Models.Transformer;
 using ZImageSharp.Planning;
 
-namespace ZImageSharp.Core.Tests.Planning;
+namespace ZImageSharp.Engine.Tests.Models;
 
-public class FootprintTests
+/// <summary>The model's memory description, made from the modules themselves, against the spec's parameter counts;
+/// and the planner's copy of it in tests/data (what Core's planner tests read) kept equal to it.</summary>
+public class ModelMemoryDescriptionTests
 {
-    private static readonly ModelFootprint Released = ModelFootprint.FromReleasedConfig();
+    private static readonly ModelFootprint Released = ModelMemoryDescription.Released();
 
     // Parameter counts from the spec (§2.2, §3.5, §4.2, §8.1); bf16 is two bytes a parameter, except the transformer's
     // float32 islands at four: t_embedder 525,568 + final layer 1,232,704 (rest) and 3,947,520 adaLN parameters in each
@@ -33,22 +38,23 @@ public class FootprintTests
     [Fact]
     public void Float32IslandsAreTheTimestepEmbedderTheAdaLnAndTheFinalLayer()
     {
-        var islands = ReleasedModelConfig.TransformerTensors()
-            .Where(t => WeightPrecisionPolicy.KeepsFloat32(Component.Transformer, t.Key))
+        using var model = new ZImageTransformer(ZImageTransformerConfig.Released, torch.META, torch.ScalarType.BFloat16);
+        var islands = ModelMemoryDescription.Tensors(model)
+            .Where(t => ModelMemoryDescription.KeepsFloat32(Component.Transformer, t.Key))
             .ToList();
 
         Assert.Equal(IslandParameters, islands.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b)));
         Assert.Equal(4 + 2 * 32 + 4, islands.Count);
         Assert.All(islands, t =>
         {
-            var size = TensorSize.FromShape(Component.Transformer, t.Key, t.Shape);
+            var (bytes, fp8) = ModelMemoryDescription.Size(Component.Transformer, t.Key, t.Shape, computeElementBytes: 2);
             long elements = t.Shape.Aggregate(1L, (a, b) => a * b);
-            Assert.Equal(4 * elements, size.Bf16Bytes);
-            Assert.Equal(4 * elements, size.Fp8Bytes);
+            Assert.Equal(4 * elements, bytes);
+            Assert.Equal(4 * elements, fp8);
         });
         // Other components have no islands, whatever their keys look like.
-        Assert.False(WeightPrecisionPolicy.KeepsFloat32(Component.TextEncoder, "t_embedder.mlp.0.weight"));
-        Assert.False(WeightPrecisionPolicy.KeepsFloat32(Component.Vae, "decoder.all_final_layer.weight"));
+        Assert.False(ModelMemoryDescription.KeepsFloat32(Component.TextEncoder, "t_embedder.mlp.0.weight"));
+        Assert.False(ModelMemoryDescription.KeepsFloat32(Component.Vae, "decoder.all_final_layer.weight"));
     }
 
     [Fact]
@@ -90,15 +96,15 @@ public class FootprintTests
     [Fact]
     public void FromTensorsGroupsKeysWithOrWithoutTheModelPrefix()
     {
-        var te = new[]
-        {
-            new TensorSize("embed_tokens.weight", 1000, 1000),
-            new TensorSize("layers.1.mlp.up_proj.weight", 20, 10),
-            new TensorSize("model.layers.0.mlp.up_proj.weight", 20, 10),
-            new TensorSize("model.layers.0.input_layernorm.weight", 4, 4),
-        };
-        var footprint = ModelFootprint.FromTensors(te, [new TensorSize("layers.0.attention.to_q.weight", 8, 4)],
-            [new TensorSize("decoder.conv_in.weight", 6, 6), new TensorSize("encoder.conv_in.weight", 2, 2)]);
+        (string, long[])[] te =
+        [
+            ("embed_tokens.weight", [500]),
+            ("layers.1.mlp.up_proj.weight", [5, 2]),
+            ("model.layers.0.mlp.up_proj.weight", [5, 2]),
+            ("model.layers.0.input_layernorm.weight", [2]),
+        ];
+        var footprint = ModelMemoryDescription.FromTensors(te, [("layers.0.attention.to_q.weight", [2, 2])],
+            [("decoder.conv_in.weight", [3]), ("encoder.conv_in.weight", [1])], computeElementBytes: 2);
 
         Assert.Equal(["layers.0", "layers.1"], footprint.TextEncoder.Blocks.Select(b => b.Name));
         Assert.Equal(24, footprint.TextEncoder.Blocks[0].Bf16Bytes);
@@ -106,6 +112,33 @@ public class FootprintTests
         Assert.Equal(1000, footprint.TextEncoder.RestBf16Bytes);
         Assert.Equal(6, footprint.VaeDecoder.TotalBytes(WeightStorage.Bf16));
         Assert.Equal(2, footprint.VaeEncoder.TotalBytes(WeightStorage.Bf16));
+    }
+
+    [Fact]
+    public void FloatThirtyTwoComputeCountsFourBytesAndTheVaeStaysTwo()
+    {
+        var fp32 = ModelMemoryDescription.Released(4);
+        Assert.Equal(2 * Released.TextEncoder.TotalBytes(WeightStorage.Bf16), fp32.TextEncoder.TotalBytes(WeightStorage.Bf16));
+        // The islands are float32 already: only the rest of the transformer doubles.
+        Assert.Equal(2 * Released.Transformer.TotalBytes(WeightStorage.Bf16) - 4 * IslandParameters,
+            fp32.Transformer.TotalBytes(WeightStorage.Bf16));
+        // The planner widens the VAE itself for a float32 VAE.
+        Assert.Equal(Released.VaeDecoder.TotalBytes(WeightStorage.Bf16), fp32.VaeDecoder.TotalBytes(WeightStorage.Bf16));
+    }
+
+    /// <summary>Core's planner tests plan on tests/data/planning/released-footprint*.json. Run with
+    /// ZIMAGE_WRITE_TEST_DATA=&lt;repo&gt;/tests/data to rewrite them after a change to the model code.</summary>
+    [Theory]
+    [InlineData(2, "released-footprint.json")]
+    [InlineData(4, "released-footprint-fp32.json")]
+    public void ThePlannersCopyEqualsTheModelCode(int computeElementBytes, string file)
+    {
+        var footprint = ModelMemoryDescription.Released(computeElementBytes);
+        if (Environment.GetEnvironmentVariable("ZIMAGE_WRITE_TEST_DATA") is { Length: > 0 } dataDir)
+            File.WriteAllText(Path.Combine(dataDir, "planning", file), footprint.ToJson() + "\n");
+        var path = Path.Combine(AppContext.BaseDirectory, "data", "planning", file);
+        var copy = ModelFootprint.FromJson(File.ReadAllText(path), path);
+        Assert.Equal(footprint.ToJson(), copy.ToJson());
     }
 
     [Theory]
@@ -116,7 +149,7 @@ public class FootprintTests
     [InlineData("all_final_layer.2-1.linear.weight", 2, false)]
     [InlineData("t_embedder.mlp.0.weight", 2, false)]
     public void PrecisionPolicyKeepsSensitiveTransformerTensorsOutOfFp8(string key, int rank, bool fp8) =>
-        Assert.Equal(fp8, WeightPrecisionPolicy.StoresAsFp8(Component.Transformer, key, rank));
+        Assert.Equal(fp8, ModelMemoryDescription.StoresAsFp8(Component.Transformer, key, rank));
 
     [Theory]
     [InlineData("t_embedder.mlp.2.bias", true)]
@@ -129,5 +162,5 @@ public class FootprintTests
     [InlineData("cap_embedder.1.weight", false)]
     [InlineData("x_pad_token", false)]
     public void Float32IslandsAreNamedByKey(string key, bool float32) =>
-        Assert.Equal(float32, WeightPrecisionPolicy.KeepsFloat32(Component.Transformer, key));
+        Assert.Equal(float32, ModelMemoryDescription.KeepsFloat32(Component.Transformer, key));
 }
