@@ -2,6 +2,7 @@ using System.Reflection;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using ZImageSharp.Cli.Commands;
+using ZImageSharp.Cli.Commands.Bench;
 
 namespace ZImageSharp.Cli;
 

@@ -37,13 +37,19 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     public ModelInfo Model { get; }
     public PlannerOptions PlannerOptions => _planner.Options;
 
+    /// <summary>The speeds plans predict with; its <see cref="SpeedProfile.Label"/> says where they come from.</summary>
+    public SpeedProfile Speed { get; }
+
     /// <param name="firstRequest">The request the weights are first placed for (a CLI run knows it: placing for it saves
     /// reading the files twice); a default 1024² request when null.</param>
+    /// <param name="speed">The speeds to plan with; when null, chosen as <see cref="SpeedProfiles.Choose"/> says for
+    /// this device and <see cref="EngineOptions.SpeedProfilePath"/>.</param>
     public ZImageEngine(EngineOptions options, ComputeDevice device, ZImageModels models, IFaultInjector? faults = null,
-        PlannerOptions? plannerOptions = null, GenerationRequest? firstRequest = null)
+        PlannerOptions? plannerOptions = null, GenerationRequest? firstRequest = null, SpeedProfile? speed = null)
     {
         _options = options;
         Device = device;
+        Speed = speed ?? SpeedProfiles.Choose(options.SpeedProfilePath, CardIdentities.Of(device), () => CardRateProbe.Measure(device));
         _pipeline = new ZImagePipeline(models);
         _faults = faults ?? NoFaults.Instance;
         // Sized as it computes: float32 weights and activations at 4 bytes (--dtype fp32), the VAE in its own dtype.
@@ -88,7 +94,9 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     }
 
     /// <summary>Initializes the device, loads the models the options name (or the demo) and builds the engine.</summary>
-    public static ZImageEngine Create(EngineOptions options, IFaultInjector? faults = null, GenerationRequest? firstRequest = null)
+    /// <param name="speed">The speeds to plan with; null to choose them (<see cref="SpeedProfiles.Choose"/>).</param>
+    public static ZImageEngine Create(EngineOptions options, IFaultInjector? faults = null, GenerationRequest? firstRequest = null,
+        SpeedProfile? speed = null)
     {
         var problems = options.Check();
         if (problems.Count > 0) throw new ArgumentException(string.Join(" ", problems));
@@ -101,7 +109,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         var models = ModelFactory.Load(options, device.Device, dtype, vaeDType, byPlan);
         try
         {
-            return new ZImageEngine(options, device, models, faults, firstRequest: firstRequest);
+            return new ZImageEngine(options, device, models, faults, firstRequest: firstRequest, speed: speed);
         }
         catch
         {
@@ -211,7 +219,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     {
         int captionTokens = Math.Max(1, _pipeline.Models.Tokenizer.EncodePromptIds(request.Prompt ?? "").Length);
         var planRequest = PlannerRequest.From(request, captionTokens);
-        return new PlannerInput(Budget(), _footprint, planRequest, SpeedProfile.Reference)
+        return new PlannerInput(Budget(), _footprint, planRequest, Speed)
         {
             Host = HostBudgetNow(),
             WeightsInFiles = Models.Files is not null,
@@ -283,7 +291,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             gpus.Add(new GpuReport(probe.Device, CudaRuntime.DeviceName(probe.Device), memory.TotalBytes, memory.FreeBytes,
                 pool.AllocatedBytes, pool.ReservedBytes, pool.PeakAllocatedBytes, Nvml.OtherProcessesBytes(probe.Device), Nvml.DriverVersion()));
         }
-        return new SystemReport(Device.Description, Device.LibTorch?.ToString() ?? "bundled CPU libtorch 2.10.0", gpus, Model, _lastPlan);
+        return new SystemReport(Device.Description, Device.LibTorch?.ToString() ?? "bundled CPU libtorch 2.10.0", gpus, Model, _lastPlan, Speed.Label);
     }
 
     public void Dispose()

@@ -1,12 +1,20 @@
 using ZImageSharp.Engine.Cuda;
+using ZImageSharp.Engine.Diagnostics;
+using ZImageSharp.Engine.Native;
 using ZImageSharp.Options;
 using ZImageSharp.Planning;
 
 namespace ZImageSharp.Cli.Commands;
 
-/// <summary>The planner's budget for commands that plan without an engine (`plan`, `doctor`).</summary>
+/// <summary>The planner's budget and speeds for commands that plan without an engine (`plan`, `doctor`).</summary>
 internal static class CardBudget
 {
+    /// <summary>The speeds to plan with, chosen as the engine chooses them (<see cref="SpeedProfiles.Choose"/>); no
+    /// device (an emulated --vram-budget card) means no per-card file and nothing to measure.</summary>
+    public static SpeedProfile Speed(EngineSettings settings, ComputeDevice? device) =>
+        SpeedProfiles.Choose(settings.SpeedProfile, device is null ? null : CardIdentities.Of(device),
+            () => device is null ? null : CardRateProbe.Measure(device));
+
     /// <summary>A card of exactly <paramref name="size"/> (--vram-budget without a GPU to measure).</summary>
     public static DeviceBudget Emulated(ByteSize size, PlannerOptions options) =>
         DeviceBudget.Measured(size.Bytes, size.Bytes - options.CudaContextBytes, 0, options, size.Bytes);

@@ -39,7 +39,8 @@ internal sealed class DoctorCommand : Command<EngineSettings>
         AnsiConsole.Write(checks);
 
         // What runs here: the plan for each common size on this card's free memory (or --vram-budget), for the
-        // released model; times are the planner's predictions with the reference speeds (zimage bench measures).
+        // released model; times are the planner's predictions with this card's profile (bench --calibrate writes it)
+        // or the reference scaled to this card.
         var options = new PlannerOptions();
         DeviceBudget? budget = settings.ParsedVramBudget is { } emulated
             ? CardBudget.Emulated(emulated, options)
@@ -51,19 +52,32 @@ internal sealed class DoctorCommand : Command<EngineSettings>
         }
         var (host, hostWhere) = CardBudget.Host(settings.ParsedRamBudget, options);
         AnsiConsole.MarkupLineInterpolated($"[grey]host RAM: {hostWhere}; pinned cache release: {(Engine.Host.HostMemoryRelease.CanEmptyPinnedCache ? "libtorch's" : "exact-size registration only")}[/]");
+        var speed = CardBudget.Speed(settings, device);
+        table = new Table().AddColumn("speed profile").AddColumn("used for the times below");
+        table.AddRow(Markup.Escape(speed.Label), Markup.Escape(SpeedHint(settings, device)));
+        AnsiConsole.Write(table);
         var planner = new MemoryPlanner(options);
         var footprint = ModelMemoryDescription.Released();
         var sizes = new Table().AddColumns("size", "fits", "predicted time", "predicted peak", "host RAM", "how");
         foreach (int size in new[] { 512, 768, 1024, 1280, 1536, 2048 })
         {
             var request = new PlannerRequest { Width = size, Height = size, CaptionTokens = 128 };
-            var plan = planner.Plan(new PlannerInput(budget, footprint, request, SpeedProfile.Reference) { Host = host, WeightsInFiles = true });
+            var plan = planner.Plan(new PlannerInput(budget, footprint, request, speed) { Host = host, WeightsInFiles = true });
             sizes.AddRow($"{size}x{size}", plan.Fits ? "[green]yes[/]" : "[red]no[/]", plan.Fits ? $"{plan.PredictedTime.TotalSeconds:0.00} s" : "-",
                 new ByteSize(plan.PredictedPeakBytes).ToString(), new ByteSize(plan.HostBytes).ToString(),
                 Markup.Escape(plan.Fits ? $"{plan.TextEncoder.Placement}/{plan.Transformer.Placement}/{plan.Vae.Mode}" : $"largest that fits: {plan.LargestFittingSize?.ToString() ?? "none"}"));
         }
-        AnsiConsole.MarkupLineInterpolated($"[grey]what runs here ({budget}; released model, 128-token caption, reference H100 speeds):[/]");
+        AnsiConsole.MarkupLineInterpolated($"[grey]what runs here ({budget}; released model, 128-token caption, times from the {speed.Label}):[/]");
         AnsiConsole.Write(sizes);
         return allPassed ? 0 : 1;
+    }
+
+    /// <summary>Where this card's own profile is or would be, so the table says how to get measured speeds.</summary>
+    private static string SpeedHint(EngineSettings settings, ComputeDevice device)
+    {
+        if (!string.IsNullOrWhiteSpace(settings.SpeedProfile)) return "named by --speed-profile (or ZIMAGE_SPEED_PROFILE)";
+        var path = CardProfileFile.DefaultPath(CardIdentities.Of(device));
+        if (File.Exists(path)) return $"this {(device.IsCuda ? "card" : "CPU")}'s profile";
+        return $"no profile for this {(device.IsCuda ? "card" : "CPU")} yet: `zimage bench --calibrate{(device.IsCuda ? "" : " --device cpu")}` writes {path}";
     }
 }

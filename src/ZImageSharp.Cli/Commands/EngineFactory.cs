@@ -2,6 +2,7 @@ using ZImageSharp.Contracts;
 using ZImageSharp.Engine;
 using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Options;
+using ZImageSharp.Planning;
 
 namespace ZImageSharp.Cli.Commands;
 
@@ -21,9 +22,13 @@ internal static class EngineFactory
         AllowFp8 = !s.NoFp8,
         ComputeDType = s.DType,
         RandomRealWeights = randomRealWeights || s.RandomWeights,
+        SpeedProfilePath = s.SpeedProfile,
     };
 
     /// <param name="firstRequest">What the weights are first placed for (generate knows its request).</param>
-    public static ZImageEngine Create(EngineSettings s, bool randomRealWeights = false, GenerationRequest? firstRequest = null) =>
-        ZImageEngine.Create(Options(s, randomRealWeights), s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null, firstRequest);
+    /// <param name="speed">Speeds to plan with instead of the chosen profile (bench --calibrate, which is about to
+    /// replace this card's profile and must run even when the old one is unreadable).</param>
+    public static ZImageEngine Create(EngineSettings s, bool randomRealWeights = false, GenerationRequest? firstRequest = null,
+        SpeedProfile? speed = null) =>
+        ZImageEngine.Create(Options(s, randomRealWeights), s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null, firstRequest, speed);
 }

@@ -56,6 +56,10 @@ internal class EngineSettings : CommandSettings
     [Description("Never store weights as fp8 (plans stream bf16 instead: slower, and the image a bf16 plan draws). Env: ZIMAGE_NO_FP8=1.")]
     public bool NoFp8 { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_NO_FP8") is "1" or "true";
 
+    [CommandOption("--speed-profile <FILE>")]
+    [Description("The speed profile plans predict times with (bench --calibrate: the file it writes). Default: this card's file in $XDG_CACHE_HOME/zimage/profiles if bench --calibrate wrote one, else the reference profile scaled by this card's measured matmul rate and link. Env: ZIMAGE_SPEED_PROFILE.")]
+    public string? SpeedProfile { get; init; } = Environment.GetEnvironmentVariable(Planning.SpeedProfiles.EnvironmentVariable);
+
     public bool HasCheckpoint => Model is not null || DiffusionModel is not null;
 
     public ByteSize? ParsedVramBudget => VramBudget is null ? null : ByteSize.Parse(VramBudget);

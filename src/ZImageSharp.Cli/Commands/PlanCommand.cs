@@ -35,6 +35,7 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
         var options = new PlannerOptions { ComputeInFloat32 = float32, VaeInFloat32 = float32, AllowFp8Weights = !settings.NoFp8 };
         DeviceBudget budget;
         string where;
+        ComputeDevice? device = null;
         if (settings.ParsedVramBudget is { } emulated && settings.Device == "auto")
         {
             budget = CardBudget.Emulated(emulated, options);
@@ -42,12 +43,13 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
         }
         else
         {
-            var device = TorchRuntime.Initialize(settings.Device, settings.LibTorch);
+            device = TorchRuntime.Initialize(settings.Device, settings.LibTorch);
             if (device.Memory is not { } probe)
                 throw new ArgumentException("There is no GPU here to plan for: give --vram-budget (e.g. 12GiB) to plan for a card of that size.");
             budget = CardBudget.Measured(probe, options, settings.ParsedVramBudget);
             where = device.Description;
         }
+        var speed = CardBudget.Speed(settings, device);
 
         ModelFootprint footprint;
         string weights;
@@ -65,14 +67,14 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
 
         var (host, hostWhere) = CardBudget.Host(settings.ParsedRamBudget, options);
         var planner = new MemoryPlanner(options);
-        var plan = planner.Plan(new PlannerInput(budget, footprint, PlannerRequest.From(request, settings.CaptionTokens), SpeedProfile.Reference)
+        var plan = planner.Plan(new PlannerInput(budget, footprint, PlannerRequest.From(request, settings.CaptionTokens), speed)
         {
             Host = host,
             // What the engine does with a checkpoint: weights that stay on the card keep no host copy.
             WeightsInFiles = !settings.RandomWeights,
             ComputeInFloat32 = float32,
         });
-        AnsiConsole.MarkupLineInterpolated($"[grey]planning {settings.Width}x{settings.Height}, count {settings.Count}, guidance {settings.Guidance}, {settings.CaptionTokens}-token caption on {where}; host: {hostWhere}; weights from {weights}; speeds: the reference H100 profile[/]");
+        AnsiConsole.MarkupLineInterpolated($"[grey]planning {settings.Width}x{settings.Height}, count {settings.Count}, guidance {settings.Guidance}, {settings.CaptionTokens}-token caption on {where}; host: {hostWhere}; weights from {weights}[/]");
         AnsiConsole.WriteLine(PlanTable.Format(plan));
         return plan.Fits ? 0 : 4;
     }

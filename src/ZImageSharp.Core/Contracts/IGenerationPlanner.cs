@@ -5,6 +5,8 @@ namespace ZImageSharp.Contracts;
 public sealed record PhasePlan(string Phase, string Placement, long PredictedPeakBytes, TimeSpan PredictedTime, long PredictedHostBytes = 0);
 
 /// <summary>The plan for one request on this device, or the reason none fits.</summary>
+/// <param name="SpeedSource">Which speed profile the predicted times come from (the card's own calibration file, or
+/// the reference profile and how it was scaled); empty when not known.</param>
 public sealed record PlanReport(
     bool Fits,
     long BudgetBytes,
@@ -15,7 +17,8 @@ public sealed record PlanReport(
     string Summary,
     long HostBytes = 0,
     long? HostBudgetBytes = null,
-    string WeightsPrecision = "bf16");
+    string WeightsPrecision = "bf16",
+    string SpeedSource = "");
 
 public readonly record struct ImageSize(int Width, int Height)
 {

@@ -12,12 +12,14 @@ public sealed record GpuReport(
     string? Driver);
 
 /// <summary>What the engine runs on: device, libtorch, model and the memory it sees now.</summary>
+/// <param name="SpeedProfile">Which speed profile its plans predict times with (<c>PlanReport.SpeedSource</c>).</param>
 public sealed record SystemReport(
     string Device,
     string LibTorch,
     IReadOnlyList<GpuReport> Gpus,
     ModelInfo Model,
-    string? CurrentPlan);
+    string? CurrentPlan,
+    string? SpeedProfile = null);
 
 public interface ISystemInfo
 {

@@ -28,6 +28,9 @@ public sealed record EngineOptions
     public string ComputeDType { get; init; } = "auto";
     /// <summary>Build the released-size model with random weights (benchmarks, no files needed).</summary>
     public bool RandomRealWeights { get; init; }
+    /// <summary>A speed profile file (<c>zimage bench --calibrate</c> writes one per card) to predict times with; when
+    /// null, this card's file in the profile folder if there is one, else the reference profile scaled to this card.</summary>
+    public string? SpeedProfilePath { get; init; }
 
     public bool HasWeights => ModelPath is not null || DiffusionModelPath is not null;
 

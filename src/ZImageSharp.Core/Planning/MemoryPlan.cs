@@ -106,7 +106,8 @@ public sealed record MemoryPlan
         Summary,
         HostBytes,
         Input.Host.IsBounded ? HostBudgetBytes : null,
-        WeightsPrecision);
+        WeightsPrecision,
+        Input.Speed.Label);
 
     /// <summary>Returns this plan, or throws <see cref="NoPlanFitsException"/> naming the phase that does not fit.</summary>
     public MemoryPlan EnsureFits()

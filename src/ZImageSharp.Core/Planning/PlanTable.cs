@@ -50,6 +50,8 @@ public static class PlanTable
         foreach (var line in Wrap((report.Fits ? "fits: " : "does not fit: ") + budget, Width)) text.AppendLine(line);
         if (report.LargestFittingSize is { } largest)
             text.AppendLine($"largest size that fits: {largest}");
+        if (report.SpeedSource.Length > 0)
+            foreach (var line in Wrap("times from the " + report.SpeedSource, Width)) text.AppendLine(line);
         return text.ToString();
     }
 

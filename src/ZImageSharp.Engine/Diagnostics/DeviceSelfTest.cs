@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp;
 using ZImageSharp.Engine.Native;
 
@@ -16,17 +15,9 @@ public static class DeviceSelfTest
     {
         var results = new List<SelfTestResult>();
         var dev = device.Device;
-        using (torch.no_grad())
         {
-            long n = device.IsCuda ? 8192 : 512;
-            using var a = torch.randn([n, n], torch.bfloat16, dev);
-            using var b = torch.randn([n, n], torch.bfloat16, dev);
-            torch.mm(a, b).Dispose();
-            Synchronize(device);
-            var sw = Stopwatch.StartNew();
-            for (int i = 0; i < 10; i++) torch.mm(a, b).Dispose();
-            Synchronize(device);
-            double tflops = 10 * 2.0 * n * n * n / sw.Elapsed.TotalSeconds / 1e12;
+            long n = CardRateProbe.SquareSide(device);
+            double tflops = CardRateProbe.SquareMatmulTeraflops(device);
             results.Add(new($"bf16 matmul {n}³", $"{tflops:0.00} TFLOP/s", tflops > 0));
         }
         if (device.Memory is not { } probe) return results;

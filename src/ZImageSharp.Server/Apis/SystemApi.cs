@@ -45,7 +45,7 @@ internal static class SystemApi
         var report = system.Describe();
         return TypedResults.Ok(new SystemDto(report.Device, report.LibTorch, report.Gpus, report.Model, report.CurrentPlan,
             new QueueDto(jobs.QueueDepth, jobs.QueueCapacity, jobs.Running.Count, jobs.Workers),
-            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0"));
+            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0", report.SpeedProfile));
     }
 }
 
@@ -60,12 +60,13 @@ internal sealed record PlanDto(
     double PredictedSeconds,
     IReadOnlyList<PhasePlanDto> Phases,
     SizeDto? LargestFittingSize,
-    string Summary)
+    string Summary,
+    string SpeedSource)
 {
     public static PlanDto From(PlanReport plan) => new(plan.Fits, plan.BudgetBytes, plan.PredictedPeakBytes,
         Math.Round(plan.PredictedTime.TotalSeconds, 3),
         plan.Phases.Select(p => new PhasePlanDto(p.Phase, p.Placement, p.PredictedPeakBytes, Math.Round(p.PredictedTime.TotalSeconds, 3))).ToArray(),
-        plan.LargestFittingSize is { } s ? new SizeDto(s.Width, s.Height) : null, plan.Summary);
+        plan.LargestFittingSize is { } s ? new SizeDto(s.Width, s.Height) : null, plan.Summary, plan.SpeedSource);
 }
 
 internal sealed record QueueDto(int Depth, int Capacity, int Running, int Workers);
@@ -77,4 +78,5 @@ internal sealed record SystemDto(
     ModelInfo Model,
     string? CurrentPlan,
     QueueDto Queue,
-    string ServerVersion);
+    string ServerVersion,
+    string? SpeedProfile);

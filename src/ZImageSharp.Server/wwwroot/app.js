@@ -245,7 +245,10 @@ async function checkPlan() {
       hint.className = "plan fits";
       hint.textContent = `${request.width}×${request.height} fits · peak ${gib(plan.predicted_peak_bytes)} of ${gib(plan.budget_bytes)}` +
         (plan.predicted_seconds > 0 ? ` · about ${seconds(plan.predicted_seconds)}` : "");
+      // The estimate is only as good as its speeds: say whose they are (this card's calibration or the reference).
+      hint.title = plan.speed_source ? `Times from the ${plan.speed_source}` : "";
     } else {
+      hint.title = "";
       hint.className = "plan nofit";
       const size = plan.largest_fitting_size;
       hint.append(`${request.width}×${request.height} does not fit this card.`);
@@ -443,6 +446,7 @@ async function loadSystem() {
   $("device").textContent = system.device;
   $("libtorch").textContent = system.lib_torch;
   $("current-plan").textContent = system.current_plan || "none yet";
+  $("speed-profile").textContent = system.speed_profile || "–";
 
   const gpus = $("gpus");
   if (!system.gpus.length) {
