@@ -11,6 +11,13 @@ The functions are taken out of the files with ast and run as they are; the modul
 not use (torchsde, model_patcher, …) are stubbed. A model_sampling.py too old to have CONST/ModelSamplingDiscreteFlow
 is an error, not a fallback.
 
+To put them there from a snapshot of a ComfyUI repository (github:comfyanonymous/ComfyUI is too large to fetch
+here; a fork such as github:rattus128/ComfyUI, checked with commit 9d8a817, is not):
+    mkdir -p .device-carry/comfyui/comfy/k_diffusion
+    for f in comfy/k_diffusion/sampling.py comfy/samplers.py comfy/model_sampling.py; do
+        git -C /work/.mirror/rattus128+ComfyUI/repo show HEAD:$f > .device-carry/comfyui/$f; done
+These copies are for the check only: .device-carry/ is ignored, nothing of ComfyUI is committed.
+
 Usage: python3 scripts/gpu-sampler-reference.py --comfyui .device-carry/comfyui [--data tests/data/samplers]
 Exit status 0 when every table matches (schedules within 2 float32 ulps, trajectories within 1e-9).
 """
@@ -57,19 +64,21 @@ def install_stub(name):
     return module
 
 
-def extract(path, names, namespace):
-    """Executes only the top-level definitions called `names` (functions, classes) of a Python file in namespace."""
+def extract(path, names, namespace, optional=()):
+    """Executes only the top-level definitions called `names` (functions, classes) of a Python file in namespace,
+    and the helpers in `optional` that this version of the file has."""
     tree = ast.parse(open(path, encoding="utf-8").read(), path)
     found = {}
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in set(names) | set(optional):
             found[node.name] = node
     missing = [n for n in names if n not in found]
     if missing:
         raise SystemExit(f"{path} has no {', '.join(missing)}: is it a current ComfyUI?")
-    module = ast.Module(body=[found[n] for n in names], type_ignores=[])
+    order = [n for n in optional if n in found] + list(names)
+    module = ast.Module(body=[found[n] for n in order], type_ignores=[])
     exec(compile(module, path, "exec"), namespace)
-    return {n: namespace[n] for n in names}
+    return {n: namespace[n] for n in order}
 
 
 def load_comfy(root):
@@ -80,7 +89,8 @@ def load_comfy(root):
 
     # comfy.model_sampling: the real classes, so that sampling.py's isinstance(…, CONST) picks the flow branch.
     ms_ns = {"torch": torch, "math": math, "__name__": "comfy.model_sampling"}
-    ms = extract(paths["model_sampling.py"], ["time_snr_shift", "CONST", "ModelSamplingDiscreteFlow"], ms_ns)
+    ms = extract(paths["model_sampling.py"], ["time_snr_shift", "CONST", "ModelSamplingDiscreteFlow"], ms_ns,
+                 optional=["reshape_sigma"])
     for name in ("comfy", "comfy.k_diffusion", "comfy.model_patcher", "comfy.memory_management", "comfy.utils",
                  "comfy.k_diffusion.deis", "comfy.k_diffusion.sa_solver", "torchsde"):
         install_stub(name)

@@ -19,15 +19,6 @@ public static class SamplerNames
 
     public static IReadOnlyList<string> All { get; } = [Euler, EulerAncestral, ResMultistep, DpmPp2M, Lcm];
 
-    /// <summary>Samplers that draw noise at every step (from the request's seeded generator, so still reproducible).</summary>
-    public static bool DrawsNoise(string sampler) =>
-        sampler.Equals(EulerAncestral, StringComparison.OrdinalIgnoreCase) || sampler.Equals(Lcm, StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>Samplers that keep the previous step's prediction: one more latent [B, 16, h, w] float32 (1 MiB per
-    /// 1024² image), too small for the memory planner to budget separately.</summary>
-    public static bool KeepsHistory(string sampler) =>
-        sampler.Equals(DpmPp2M, StringComparison.OrdinalIgnoreCase) || sampler.Equals(ResMultistep, StringComparison.OrdinalIgnoreCase);
-
     /// <summary>A1111's label of each sampler (modules/sd_samplers_kdiffusion.py), written into PNG infotexts.
     /// res_multistep has no A1111 sampler; it is written under its own name.</summary>
     public static string A1111Label(string sampler) => sampler.ToLowerInvariant() switch
