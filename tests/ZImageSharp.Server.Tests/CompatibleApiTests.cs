@@ -69,7 +69,7 @@ public sealed class CompatibleApiTests : IAsyncLifetime
         var info = JsonNode.Parse((string)body["info"]!)!;
         Assert.Equal(1234, (long)info["seed"]!);
         Assert.Equal([1234L, 1235L], info["all_seeds"]!.AsArray().Select(s => (long)s!));
-        Assert.Equal(0, (double)info["cfg_scale"]!); // A1111's CFG 1 is guidance off
+        Assert.Equal(1, (double)info["cfg_scale"]!); // A1111's CFG 1 is guidance off, Z-Image's 0
         Assert.Equal(768, (int)body["parameters"]!["width"]!);
         Assert.StartsWith("a castle\nNegative prompt: fog\nSteps: 6", (string)info["infotexts"]![0]!);
     }
@@ -133,7 +133,8 @@ public sealed class CompatibleApiTests : IAsyncLifetime
         var models = await _client.GetFromJsonAsync<JsonNode>("/sdapi/v1/sd-models");
         Assert.Equal("fake-tiny", (string)models![0]!["model_name"]!);
         var samplers = await _client.GetFromJsonAsync<JsonNode>("/sdapi/v1/samplers");
-        Assert.Equal("Euler", (string)samplers![0]!["name"]!);
+        Assert.Equal(["Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "LCM", "Res Multistep"],
+            samplers!.AsArray().Select(n => (string)n!["name"]!));
     }
 
     [Fact]

@@ -50,7 +50,7 @@ public sealed class NativeApiTests : IAsyncLifetime
         var png = await _client.GetByteArrayAsync((string)images[1]!["url"]!);
         string? parameters = PngReader.Read(png).GetText("parameters");
         Assert.Equal(
-            "a red fox, 雪, 🦊\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 0, Seed: 43, Size: 512x768, Model: fake-tiny",
+            "a red fox, 雪, 🦊\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 1, Seed: 43, Size: 512x768, Model: fake-tiny",
             parameters);
         Assert.Equal(43, ImageParameters.FromPng(PngReader.Read(png))!.Seed); // the JSON chunk travels with it
         Assert.Equal(1, _server.Generator.Completed("a red fox, 雪, 🦊"));

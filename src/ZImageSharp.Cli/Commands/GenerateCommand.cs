@@ -52,6 +52,21 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [RequestField("guidance_scale")]
         public float Guidance { get; init; }
 
+        [CommandOption("--sampler <NAME>")]
+        [Description("euler (default, Z-Image's own), euler_ancestral, res_multistep (ComfyUI's Turbo template), dpmpp_2m or lcm. euler_ancestral and lcm add noise at every step, drawn from the seed.")]
+        [RequestField("sampler")]
+        public string Sampler { get; init; } = SamplerNames.Euler;
+
+        [CommandOption("--scheduler <NAME>")]
+        [Description("σ schedule: simple (default, Z-Image's own), beta or karras.")]
+        [RequestField("scheduler")]
+        public string Scheduler { get; init; } = SchedulerNames.Simple;
+
+        [CommandOption("--shift <SHIFT>")]
+        [Description("Flow-matching shift, above 0 and at most 100; larger spends more steps at high noise. Default: the checkpoint's scheduler_config.json (3 for Turbo).")]
+        [RequestField("shift")]
+        public float? Shift { get; init; }
+
         [CommandOption("-o|--output <FILE>")]
         [Description("Output PNG (default zimage.png). With --count above 1, files are numbered: name-1.png, name-2.png…")]
         public string Output { get; init; } = "zimage.png";
@@ -77,6 +92,9 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
             Seed = settings.Seed,
             Count = settings.Count,
             GuidanceScale = settings.Guidance,
+            Sampler = settings.Sampler,
+            Scheduler = settings.Scheduler,
+            Shift = settings.Shift,
         };
         // Reject bad input, and an output that could not be written, before minutes of model loading.
         if (GenerationRequestValidator.Check(request, RequestLimits.Default) is { Count: > 0 } errors)

@@ -20,5 +20,8 @@ public sealed record GenerationRequest
     public float CfgNormalization { get; init; }
     /// <summary>Flow-matching shift; null takes the checkpoint's scheduler config (3.0 for Turbo).</summary>
     public float? Shift { get; init; }
-    public string Sampler { get; init; } = "euler";
+    /// <summary>One of <see cref="SamplerNames.All"/> (ComfyUI's names).</summary>
+    public string Sampler { get; init; } = SamplerNames.Euler;
+    /// <summary>The σ schedule, one of <see cref="SchedulerNames.All"/>; simple is Z-Image's own.</summary>
+    public string Scheduler { get; init; } = SchedulerNames.Simple;
 }

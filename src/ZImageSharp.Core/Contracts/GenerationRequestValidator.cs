@@ -41,8 +41,10 @@ public static class GenerationRequestValidator
             errors.Add(new("cfg_normalization", $"must be {Allowed("cfg_normalization", limits)} (got {request.CfgNormalization})."));
         if (request.Shift is { } shift && (!float.IsFinite(shift) || shift <= 0 || shift > 100))
             errors.Add(new("shift", $"must be {Allowed("shift", limits)} (got {shift})."));
-        if (!limits.Samplers.Contains(request.Sampler, StringComparer.OrdinalIgnoreCase))
+        if (request.Sampler is null || !limits.Samplers.Contains(request.Sampler, StringComparer.OrdinalIgnoreCase))
             errors.Add(new("sampler", $"must be {Allowed("sampler", limits)} (got '{request.Sampler}')."));
+        if (request.Scheduler is null || !limits.Schedulers.Contains(request.Scheduler, StringComparer.OrdinalIgnoreCase))
+            errors.Add(new("scheduler", $"must be {Allowed("scheduler", limits)} (got '{request.Scheduler}')."));
         return errors;
     }
 
@@ -60,6 +62,7 @@ public static class GenerationRequestValidator
         "cfg_normalization" => "between 0 (off) and 10",
         "shift" => "above 0 and at most 100",
         "sampler" => $"one of: {string.Join(", ", limits.Samplers)}",
+        "scheduler" => $"one of: {string.Join(", ", limits.Schedulers)}",
         _ => throw new ArgumentOutOfRangeException(nameof(field), field, "Not a field of a generation request."),
     };
 

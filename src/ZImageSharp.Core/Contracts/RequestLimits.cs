@@ -11,7 +11,12 @@ public sealed record RequestLimits
     public int MaxSteps { get; init; } = 100;
     public int MaxCount { get; init; } = 8;
     public int MaxPromptCharacters { get; init; } = 8192;
-    public IReadOnlyList<string> Samplers { get; init; } = ["euler"];
+    public IReadOnlyList<string> Samplers { get; init; } = SamplerNames.All;
+    public IReadOnlyList<string> Schedulers { get; init; } = SchedulerNames.All;
+    /// <summary>The model has classifier-free guidance distilled in (Turbo): A1111's <c>cfg_scale</c>, which its
+    /// clients send as 7 whether or not the user chose it, is then ignored rather than doubling the work and burning
+    /// the image. The native <c>guidance_scale</c> still turns CFG on.</summary>
+    public bool GuidanceDistilled { get; init; } = true;
 
     public static RequestLimits Default { get; } = new();
 }

@@ -20,9 +20,13 @@ public sealed record ImageParameters
     public required string Prompt { get; init; }
     public string NegativePrompt { get; init; } = "";
     public required int Steps { get; init; }
-    /// <summary>Sampler name as A1111 writes it ("Euler" for flow-matching Euler).</summary>
+    /// <summary>Sampler name as A1111 writes it ("Euler", "Euler a", "DPM++ 2M", …; <see cref="Contracts.SamplerNames.A1111Label"/>).</summary>
     public string Sampler { get; init; } = "Euler";
-    public float CfgScale { get; init; }
+    /// <summary>A1111's "Schedule type" ("Beta", "Karras"); null for Z-Image's own schedule (simple), which is then
+    /// not written, as A1111 leaves out its automatic one.</summary>
+    public string? ScheduleType { get; init; }
+    /// <summary>A1111's classic CFG scale, 1 + g for Z-Image's guidance g (spec §1.5): 1 is guidance off.</summary>
+    public float CfgScale { get; init; } = 1f;
     public required long Seed { get; init; }
     public required int Width { get; init; }
     public required int Height { get; init; }
@@ -33,15 +37,19 @@ public sealed record ImageParameters
     /// <summary>
     /// What one image of <paramref name="request"/> records: the engine writes it into the PNG, and the server uses it
     /// for A1111's <c>infotexts</c> and for images that arrive without it. The sampler is named as A1111 names it
-    /// ("euler" → "Euler"); a shift other than the model's default is an extra field.
+    /// ("euler" → "Euler", "euler_ancestral" → "Euler a"), a schedule other than simple as its "Schedule type", and
+    /// the guidance g as the classic CFG scale 1 + g; a shift the request set is an extra field.
     /// </summary>
     public static ImageParameters For(Contracts.GenerationRequest request, long seed, int width, int height, string model) => new()
     {
         Prompt = request.Prompt,
         NegativePrompt = request.NegativePrompt,
         Steps = request.Steps,
-        Sampler = request.Sampler.Equals("euler", StringComparison.OrdinalIgnoreCase) ? "Euler" : request.Sampler,
-        CfgScale = request.GuidanceScale,
+        Sampler = Contracts.SamplerNames.A1111Label(request.Sampler),
+        ScheduleType = request.Scheduler.Equals(Contracts.SchedulerNames.Simple, StringComparison.OrdinalIgnoreCase)
+            ? null
+            : Contracts.SchedulerNames.A1111Label(request.Scheduler),
+        CfgScale = 1f + request.GuidanceScale,
         Seed = seed,
         Width = width,
         Height = height,
@@ -51,9 +59,9 @@ public sealed record ImageParameters
 
     /// <summary>
     /// The A1111 infotext, built as <c>create_infotext</c> in stable-diffusion-webui modules/processing.py does:
-    /// the prompt, a "Negative prompt: …" line only when there is one, then "Steps: 8, Sampler: Euler, CFG scale: 0,
-    /// Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo" and the extras. A value holding ',', ':' or a line feed is
-    /// written as a JSON string (A1111's <c>quote</c>); ',' and ':' are dropped from the model name as A1111 does;
+    /// the prompt, a "Negative prompt: …" line only when there is one, then "Steps: 8, Sampler: Euler[, Schedule type:
+    /// Karras], CFG scale: 1, Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo" and the extras. A value holding ',',
+    /// ':' or a line feed is written as a JSON string (A1111's <c>quote</c>); ',' and ':' are dropped from the model name as A1111 does;
     /// the whole text is stripped of surrounding white space.
     /// </summary>
     public string ToInfotext()
@@ -62,11 +70,15 @@ public sealed record ImageParameters
         {
             new("Steps", Steps.ToString(CultureInfo.InvariantCulture)),
             new("Sampler", Sampler),
+        };
+        if (ScheduleType is not null) fields.Add(new("Schedule type", ScheduleType));
+        fields.AddRange(
+        [
             new("CFG scale", CfgScale.ToString(CultureInfo.InvariantCulture)),
             new("Seed", Seed.ToString(CultureInfo.InvariantCulture)),
             new("Size", $"{Width}x{Height}"),
             new("Model", Model.Replace(",", "").Replace(":", "")),
-        };
+        ]);
         fields.AddRange(Extra);
 
         string parameters = string.Join(", ", fields.Select(f => f.Key == f.Value ? f.Key : $"{f.Key}: {Quote(f.Value)}"));
@@ -85,6 +97,7 @@ public sealed record ImageParameters
             json.WriteString("negative_prompt", NegativePrompt);
             json.WriteNumber("steps", Steps);
             json.WriteString("sampler", Sampler);
+            if (ScheduleType is not null) json.WriteString("schedule_type", ScheduleType);
             json.WriteNumber("cfg_scale", CfgScale);
             json.WriteNumber("seed", Seed);
             json.WriteNumber("width", Width);
@@ -112,6 +125,7 @@ public sealed record ImageParameters
                 NegativePrompt = root.TryGetProperty("negative_prompt", out var negative) ? negative.GetString() ?? "" : "",
                 Steps = root.GetProperty("steps").GetInt32(),
                 Sampler = root.GetProperty("sampler").GetString()!,
+                ScheduleType = root.TryGetProperty("schedule_type", out var schedule) ? schedule.GetString() : null,
                 CfgScale = root.GetProperty("cfg_scale").GetSingle(),
                 Seed = root.GetProperty("seed").GetInt64(),
                 Width = root.GetProperty("width").GetInt32(),

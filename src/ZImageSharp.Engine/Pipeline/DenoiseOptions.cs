@@ -11,6 +11,12 @@ public sealed record DenoiseOptions
     /// <summary>The scheduler's static shift (scheduler_config.json "shift").</summary>
     public double Shift { get; init; } = 3.0;
 
+    /// <summary>A <see cref="Contracts.SamplerNames"/> name; Euler is Z-Image's own.</summary>
+    public string Sampler { get; init; } = Contracts.SamplerNames.Euler;
+
+    /// <summary>A <see cref="Contracts.SchedulerNames"/> name; simple is Z-Image's own schedule.</summary>
+    public string Scheduler { get; init; } = Contracts.SchedulerNames.Simple;
+
     /// <summary>
     /// CFG strength g in pred = pos + g·(pos − neg); any value above 0 turns CFG on and needs negative captions
     /// (diffusers' current threshold). Turbo has guidance distilled in and uses 0.

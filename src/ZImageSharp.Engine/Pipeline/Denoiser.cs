@@ -23,10 +23,12 @@ public sealed class Denoiser(ZImageTransformer transformer)
     /// <param name="onStep">Called after each step with its index and the new latents [B, C, h, w] float32 (owned
     /// by the loop: copy them to keep them).</param>
     /// <param name="cancellationToken">Checked before every step.</param>
+    /// <param name="stepNoise">Each step's noise for a sampler that re-noises (euler_ancestral, lcm): the request's
+    /// seeded generators, so that a seed still reproduces the image. Unused by the others.</param>
     /// <returns>The final latents [B, C, h, w] float32 on the transformer's device; the caller owns them.</returns>
     public Tensor Run(Tensor initialLatents, IReadOnlyList<Tensor> captionFeatures, DenoiseOptions? options = null,
         IReadOnlyList<Tensor>? negativeCaptionFeatures = null, Action<int, Tensor>? onStep = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, IStepNoise? stepNoise = null)
     {
         options ??= new DenoiseOptions();
         CheckArguments(initialLatents, captionFeatures, options, negativeCaptionFeatures);
@@ -34,7 +36,10 @@ public sealed class Denoiser(ZImageTransformer transformer)
         var device = transformer.Device;
         var dtype = transformer.DType;
         var scheduler = new FlowMatchEulerScheduler(options.Shift);
-        var sigmas = scheduler.Sigmas(options.Steps);
+        var sigmas = SigmaSchedules.Sigmas(options.Scheduler, options.Steps, options.Shift);
+        using var sampler = FlowSampler.Create(options.Sampler, sigmas);
+        if (sampler.DrawsNoise && stepNoise is null)
+            throw new ArgumentException($"Sampler '{options.Sampler}' re-noises at every step; pass the request's step noise.", nameof(stepNoise));
 
         // No dispose scope spans the loop, so tensors the callback creates belong to the caller's scope, not ours.
         // Captions are cast once here rather than in every step's forward.
@@ -43,7 +48,7 @@ public sealed class Denoiser(ZImageTransformer transformer)
         var latents = initialLatents.to(ScalarType.Float32, device, copy: true);
         try
         {
-            for (int i = 0; i < options.Steps; i++)
+            for (int i = 0; i < sampler.Steps; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 float timestep = sigmas[i] * scheduler.NumTrainTimesteps;
@@ -56,7 +61,7 @@ public sealed class Denoiser(ZImageTransformer transformer)
                     var velocity = guidance > 0f
                         ? GuidedVelocity(latents, positive, negative, modelTime, guidance, options.CfgNormalization, dtype, device)
                         : Velocity(latents, positive, modelTime, dtype, device);
-                    next = FlowMatchEulerScheduler.Step(latents, velocity, sigmas[i], sigmas[i + 1]).MoveToOuterDisposeScope();
+                    next = sampler.Step(i, latents, velocity, stepNoise).MoveToOuterDisposeScope();
                 }
                 latents.Dispose();
                 latents = next;

@@ -25,14 +25,49 @@ public static class LatentNoise
     /// <returns>[count, channels, height, width] float32 on the CPU.</returns>
     public static Tensor Sample(long seed, int count, long channels, long height, long width)
     {
+        using var noise = new SeededNoise(seed, count);
+        return noise.Draw(channels, height, width);
+    }
+}
+
+/// <summary>
+/// The request's noise, image by image: generator i is seeded with seed + i, its first draw is image i's initial
+/// latents (<see cref="LatentNoise"/>) and its later draws are the noise of a sampler that re-noises at every step
+/// (euler_ancestral, lcm). Continuing each image's own stream keeps a seed reproducible and an image independent of
+/// the batch size, with no second seed that could collide with image i + 1's.
+/// </summary>
+public sealed class SeededNoise : Scheduling.IStepNoise, IDisposable
+{
+    private readonly Generator[] generators;
+
+    public SeededNoise(long seed, int count)
+    {
         if (count <= 0) throw new ArgumentOutOfRangeException(nameof(count), count, "At least one image is needed.");
+        generators = Enumerable.Range(0, count).Select(i => new Generator((ulong)(seed + i))).ToArray();
+    }
+
+    /// <summary>The next draw of every image: [count, channels, height, width] float32 on the CPU.</summary>
+    public Tensor Draw(long channels, long height, long width)
+    {
         using var scope = NewDisposeScope();
-        var samples = new Tensor[count];
-        for (int i = 0; i < count; i++)
-        {
-            using var generator = new Generator((ulong)(seed + i));
-            samples[i] = randn([1, channels, height, width], dtype: ScalarType.Float32, device: CPU, generator: generator);
-        }
-        return (count == 1 ? samples[0] : cat(samples, 0)).MoveToOuterDisposeScope();
+        var samples = generators
+            .Select(g => randn([1, channels, height, width], dtype: ScalarType.Float32, device: CPU, generator: g))
+            .ToArray();
+        return (samples.Length == 1 ? samples[0] : cat(samples, 0)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A step's noise shaped like <paramref name="like"/> [count, C, h, w], drawn on the CPU and moved to its
+    /// device, so the numbers do not depend on the device.</summary>
+    public Tensor Next(Tensor like)
+    {
+        if (like.dim() != 4 || like.shape[0] != generators.Length)
+            throw new ArgumentException($"Step noise is drawn for [{generators.Length}, C, h, w] latents, got [{string.Join(", ", like.shape)}].", nameof(like));
+        using var scope = NewDisposeScope();
+        return Draw(like.shape[1], like.shape[2], like.shape[3]).to(like.device).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        foreach (var g in generators) g.Dispose();
     }
 }

@@ -75,6 +75,8 @@ public sealed class ZImagePipeline(ZImageModels models)
             {
                 Steps = request.Steps,
                 Shift = request.Shift ?? Models.Shift,
+                Sampler = request.Sampler,
+                Scheduler = request.Scheduler,
                 GuidanceScale = request.GuidanceScale,
                 CfgTruncation = request.CfgTruncation,
                 CfgNormalization = request.CfgNormalization,
@@ -85,7 +87,8 @@ public sealed class ZImagePipeline(ZImageModels models)
                 placement.BeforePhase(GenerationPhase.Denoise);
                 try
                 {
-                    using var noise = LatentNoise.Sample(seed, request.Count, Models.Transformer.Config.InChannels, latentHeight, latentWidth);
+                    using var seeded = new SeededNoise(seed, request.Count);
+                    using var noise = seeded.Draw(Models.Transformer.Config.InChannels, latentHeight, latentWidth);
                     var stepClock = Stopwatch.StartNew();
                     Report(GenerationPhase.Denoise, 0, request.Steps);
                     var final = denoiser.Run(noise, captions, options, negatives, (step, current) =>
@@ -93,7 +96,7 @@ public sealed class ZImagePipeline(ZImageModels models)
                         var perStep = stepClock.Elapsed / (step + 1);
                         var preview = progress is null ? null : LatentPreview.Render(current[0]);
                         Report(GenerationPhase.Denoise, step + 1, request.Steps, perStep * (request.Steps - step - 1), preview);
-                    }, cancellationToken);
+                    }, cancellationToken, seeded);
                     FiniteCheck.Ensure(final, GenerationPhase.Denoise, "latents", DenoiseHint);
                     return final;
                 }

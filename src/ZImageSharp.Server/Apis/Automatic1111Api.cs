@@ -16,13 +16,6 @@ namespace ZImageSharp.Server.Apis;
 /// interrupt and options. Fields A1111 knows but Z-Image has no use for (restore_faces, hires fix, …) are ignored.</summary>
 internal static class Automatic1111Api
 {
-    /// <summary>A1111 sampler names this model answers to, mapped to ours.</summary>
-    private static readonly Dictionary<string, string> SamplerNames = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["Euler"] = "euler",
-        ["k_euler"] = "euler",
-    };
-
     public static IEndpointRouteBuilder MapAutomatic1111Api(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/sdapi/v1").WithTags("A1111");
@@ -39,6 +32,7 @@ internal static class Automatic1111Api
         api.MapPost("/options", SetOptions).WithName("A1111SetOptions");
         api.MapGet("/sd-models", Models).WithName("A1111Models");
         api.MapGet("/samplers", Samplers).WithName("A1111Samplers");
+        api.MapGet("/schedulers", Schedulers).WithName("A1111Schedulers");
         return app;
     }
 
@@ -46,7 +40,7 @@ internal static class Automatic1111Api
     {
         var aborted = http.HttpContext.RequestAborted;
         var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, aborted);
-        var request = Parse(body, jobs.Limits);
+        var (request, warnings) = ParseWithWarnings(body, jobs.Limits);
         var (job, _) = await jobs.SubmitAsync(request, JobSource.Automatic1111, aborted);
         var final = await jobs.WaitAsync(job, aborted);
         if (final.State != JobState.Succeeded) throw new JobEndedException(final);
@@ -65,11 +59,13 @@ internal static class Automatic1111Api
             ["width"] = r.Width,
             ["height"] = r.Height,
             ["steps"] = r.Steps,
-            ["cfg_scale"] = r.GuidanceScale,
-            ["sampler_name"] = "Euler",
+            ["cfg_scale"] = 1 + r.GuidanceScale,
+            ["sampler_name"] = SamplerNames.A1111Label(r.Sampler),
+            ["scheduler"] = SchedulerNames.A1111Label(r.Scheduler),
             ["batch_size"] = r.Count,
             ["sd_model_name"] = jobs.Model.Name,
             ["job_id"] = final.Id,
+            ["warnings"] = warnings,
             ["infotexts"] = final.Images.Select(i => ImageFiles.Parameters(r, new GeneratedImage([], i.Seed, i.Width, i.Height), jobs.Model.Name)).ToArray(),
         };
         var parameters = new Dictionary<string, object?>
@@ -82,16 +78,24 @@ internal static class Automatic1111Api
             ["seed"] = r.Seed,
             ["batch_size"] = r.Count,
             ["n_iter"] = 1,
-            ["cfg_scale"] = r.GuidanceScale,
-            ["sampler_name"] = "Euler",
+            ["cfg_scale"] = 1 + r.GuidanceScale,
+            ["sampler_name"] = SamplerNames.A1111Label(r.Sampler),
+            ["scheduler"] = SchedulerNames.A1111Label(r.Scheduler),
         };
         return TypedResults.Ok(new A1111Txt2ImgResponse(images, parameters, JsonSerializer.Serialize(info)));
     }
 
-    internal static GenerationRequest Parse(JsonElement body, RequestLimits limits)
+    internal static GenerationRequest Parse(JsonElement body, RequestLimits limits) => ParseWithWarnings(body, limits).Request;
+
+    /// <summary>A1111's txt2img body as a request, and what the answer's <c>info.warnings</c> says was not honoured.</summary>
+    internal static (GenerationRequest Request, IReadOnlyList<string> Warnings) ParseWithWarnings(JsonElement body, RequestLimits limits)
     {
-        var fields = new JsonFields(body, FieldRules.For(limits));
+        var rules = FieldRules.For(limits);
+        var fields = new JsonFields(body, field => field == "scheduler"
+            ? $"one of: {string.Join(", ", A1111Samplers.SchedulerLabels)} (or: {string.Join(", ", limits.Schedulers)})"
+            : rules(field));
         var defaults = new GenerationRequest { Prompt = "" };
+        var warnings = new List<string>();
 
         // A1111 draws a random seed for -1; any other negative seed is a mistake.
         long? seed = fields.Long("seed");
@@ -100,14 +104,12 @@ internal static class Automatic1111Api
         int batchSize = fields.Int("batch_size") ?? 1;
         int iterations = fields.Int("n_iter") ?? 1;
         if (batchSize < 1 && !fields.Failed.Contains("batch_size"))
-            fields.Fail("batch_size", $"must be {FieldRules.For(limits)("batch_size")} (got {batchSize}).");
+            fields.Fail("batch_size", $"must be {rules("batch_size")} (got {batchSize}).");
         if (iterations < 1 && !fields.Failed.Contains("n_iter"))
-            fields.Fail("n_iter", $"must be {FieldRules.For(limits)("n_iter")} (got {iterations}).");
+            fields.Fail("n_iter", $"must be {rules("n_iter")} (got {iterations}).");
 
-        // A1111's CFG scale 1 means the conditional branch alone, which is Z-Image's guidance 0.
-        float cfg = fields.Float("cfg_scale") ?? 0;
-        string samplerField = fields.Has("sampler_name") ? "sampler_name" : "sampler_index";
-        string sampler = fields.String(samplerField) ?? "Euler";
+        float guidance = CfgScaleToGuidance(fields, limits, warnings);
+        var (sampler, scheduler) = SamplerAndScheduler(fields, limits, defaults);
 
         long count = (long)Math.Max(batchSize, 1) * Math.Max(iterations, 1);
         var request = new GenerationRequest
@@ -119,17 +121,65 @@ internal static class Automatic1111Api
             Steps = fields.Int("steps") ?? defaults.Steps,
             Seed = seed,
             Count = (int)Math.Min(count, int.MaxValue),
-            GuidanceScale = cfg <= 1 ? 0 : cfg,
-            Sampler = SamplerNames.TryGetValue(sampler, out var ours) ? ours : sampler,
+            GuidanceScale = guidance,
+            Sampler = sampler,
+            Scheduler = scheduler,
         };
         fields.ThrowIfInvalid(GenerationRequestValidator.Check(request, limits), field => field switch
         {
             "count" => "batch_size",
             "guidance_scale" => "cfg_scale",
-            "sampler" => samplerField,
+            "sampler" => fields.Has("sampler_name") ? "sampler_name" : "sampler_index",
             _ => field,
         });
-        return request;
+        return (request, warnings);
+    }
+
+    /// <summary>
+    /// A1111's classic CFG scale c is Z-Image's guidance g = c − 1 (spec §1.5: pos + g·(pos − neg) is classic CFG at
+    /// 1 + g), so c ≤ 1 is guidance off. A guidance-distilled model (Turbo) ignores it, with a warning when it would
+    /// have turned CFG on: A1111 clients send their default 7 unasked, and honouring it would run a negative branch
+    /// (twice the transformer work) and over-saturate the image. The native API's guidance_scale still turns CFG on.
+    /// </summary>
+    private static float CfgScaleToGuidance(JsonFields fields, RequestLimits limits, List<string> warnings)
+    {
+        const float MaxCfgScale = 31f;
+        if (fields.Float("cfg_scale") is not { } cfg) return 0f;
+        if (!float.IsFinite(cfg) || cfg < 0 || cfg > MaxCfgScale)
+        {
+            fields.Fail("cfg_scale", $"must be {FieldRules.For(limits)("cfg_scale")} (got {cfg.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");
+            return 0f;
+        }
+        if (cfg <= 1) return 0f;
+        if (limits.GuidanceDistilled)
+        {
+            warnings.Add($"cfg_scale {cfg.ToString(System.Globalization.CultureInfo.InvariantCulture)} was ignored: this model has " +
+                "classifier-free guidance distilled in, so it runs without CFG (CFG scale 1). The native API's guidance_scale turns CFG on.");
+            return 0f;
+        }
+        return cfg - 1;
+    }
+
+    /// <summary>sampler_name (or the older sampler_index) and scheduler. A name that folds in a schedule ("DPM++ 2M
+    /// Karras") sets it unless scheduler names another one; "Automatic" or no scheduler is simple.</summary>
+    private static (string Sampler, string Scheduler) SamplerAndScheduler(JsonFields fields, RequestLimits limits, GenerationRequest defaults)
+    {
+        string samplerField = fields.Has("sampler_name") ? "sampler_name" : "sampler_index";
+        string sampler = defaults.Sampler;
+        string? implied = null;
+        if (fields.String(samplerField) is { } name)
+        {
+            if (A1111Samplers.Sampler(name) is { } known)
+                (sampler, implied) = known;
+            else
+                fields.Fail(samplerField, $"must be {FieldRules.For(limits)(samplerField)} (got '{(name.Length > 40 ? name[..40] + "…" : name)}').");
+        }
+
+        string? chosen = null;
+        if (fields.String("scheduler") is { } label && !A1111Samplers.TryScheduler(label, out chosen))
+            fields.Fail("scheduler", $"must be one of: {string.Join(", ", A1111Samplers.SchedulerLabels)} (or: " +
+                $"{string.Join(", ", limits.Schedulers)}) (got '{(label.Length > 40 ? label[..40] + "…" : label)}').");
+        return (sampler, chosen ?? implied ?? defaults.Scheduler);
     }
 
     private static Ok<A1111Progress> Progress(JobService jobs, [FromQuery(Name = "skip_current_image")] bool? skipCurrentImage)
@@ -187,10 +237,9 @@ internal static class Automatic1111Api
         },
     ]);
 
-    private static Ok<object[]> Samplers() => TypedResults.Ok<object[]>(
-    [
-        new Dictionary<string, object?> { ["name"] = "Euler", ["aliases"] = new[] { "k_euler", "euler" }, ["options"] = new Dictionary<string, string>() },
-    ]);
+    private static Ok<object[]> Samplers() => TypedResults.Ok(A1111Samplers.SamplerList());
+
+    private static Ok<object[]> Schedulers() => TypedResults.Ok(A1111Samplers.SchedulerList());
 }
 
 internal sealed record A1111Txt2ImgRequest(
@@ -203,7 +252,8 @@ internal sealed record A1111Txt2ImgRequest(
     int? BatchSize,
     int? NIter,
     float? CfgScale,
-    string? SamplerName);
+    string? SamplerName,
+    string? Scheduler);
 
 internal sealed record A1111Txt2ImgResponse(IReadOnlyList<string> Images, IReadOnlyDictionary<string, object?> Parameters, string Info);
 

@@ -11,7 +11,7 @@ internal static class NativeRequest
     public static readonly string[] Fields =
     [
         "prompt", "negative_prompt", "width", "height", "steps", "seed", "count",
-        "guidance_scale", "cfg_truncation", "cfg_normalization", "shift", "sampler",
+        "guidance_scale", "cfg_truncation", "cfg_normalization", "shift", "sampler", "scheduler",
     ];
 
     public static GenerationRequest Parse(JsonElement body, RequestLimits limits)
@@ -34,6 +34,7 @@ internal static class NativeRequest
             CfgNormalization = fields.Float("cfg_normalization") ?? defaults.CfgNormalization,
             Shift = fields.Float("shift"),
             Sampler = fields.String("sampler") ?? defaults.Sampler,
+            Scheduler = fields.String("scheduler") ?? defaults.Scheduler,
         };
         if (request.Prompt is null && fields.Failed.Contains("prompt"))
             request = request with { Prompt = "" };

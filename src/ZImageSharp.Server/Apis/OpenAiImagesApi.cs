@@ -29,8 +29,21 @@ internal static class OpenAiImagesApi
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        app.MapGet("/v1/models", Models).WithTags("OpenAI").WithName("OpenAiModels")
+            .WithSummary("The one model this server runs, as OpenAI lists models.");
+        app.MapGet("/v1/models/{id}", Model).WithTags("OpenAI").WithName("OpenAiModel");
         return app;
     }
+
+    private static Ok<OpenAiModelList> Models(JobService jobs) => TypedResults.Ok(new OpenAiModelList("list", [ModelEntry(jobs)]));
+
+    /// <summary>The model by its id; any other id is OpenAI's 404 (model_not_found), not an empty answer.</summary>
+    private static Ok<OpenAiModel> Model(string id, JobService jobs) =>
+        id == jobs.Model.Name
+            ? TypedResults.Ok(ModelEntry(jobs))
+            : throw new JobNotFoundException(id, $"The model '{(id.Length > 100 ? id[..100] + "…" : id)}' does not exist; this server runs '{jobs.Model.Name}' (GET /v1/models).");
+
+    private static OpenAiModel ModelEntry(JobService jobs) => new(jobs.Model.Name, "model", 0, "zimagesharp");
 
     private static async Task<Ok<OpenAiImageResponse>> Generate(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options, TimeProvider time)
     {
@@ -65,6 +78,11 @@ internal static class OpenAiImagesApi
                 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out height))
                 fields.Fail("size", $"must be {FieldRules.For(limits)("size")} (got \"{(size.Length > 40 ? size[..40] + "…" : size)}\").");
         }
+        // Partial images would need the engine's previews decoded by the VAE at every step; refusing is clearer than
+        // an SSE client waiting on a stream that is not one.
+        if (fields.Bool("stream") == true)
+            fields.Fail("stream", "is not supported: this server answers with the finished images only (no partial images); " +
+                "leave stream out or false, and watch progress with the native API's GET /api/jobs/{id}/events.");
         string format = fields.String("response_format") ?? "b64_json";
         if (format is not ("b64_json" or "url") && !fields.Failed.Contains("response_format"))
             fields.Fail("response_format", $"must be {FieldRules.For(limits)("response_format")} (got \"{(format.Length > 40 ? format[..40] : format)}\").");
@@ -81,8 +99,26 @@ internal static class OpenAiImagesApi
             GuidanceScale = fields.Float("guidance_scale") ?? defaults.GuidanceScale,
         };
         if (request.Prompt is null && fields.Failed.Contains("prompt")) request = request with { Prompt = "" };
-        fields.ThrowIfInvalid(GenerationRequestValidator.Check(request, limits), Rename);
+        fields.ThrowIfInvalid(SizeAsOneError(GenerationRequestValidator.Check(request, limits), fields, limits), Rename);
         return (request, format);
+    }
+
+    /// <summary>Width and height both come from "size": one message for the size as the client wrote it, not the
+    /// same sentence once per side.</summary>
+    private static IEnumerable<ZImageSharp.Errors.FieldError> SizeAsOneError(IReadOnlyList<ZImageSharp.Errors.FieldError> errors,
+        JsonFields fields, RequestLimits limits)
+    {
+        bool sizeWrong = false;
+        foreach (var error in errors)
+        {
+            if (error.Field is "width" or "height") sizeWrong = true;
+            else yield return error;
+        }
+        if (sizeWrong)
+        {
+            string size = fields.String("size") ?? "";
+            yield return new("size", $"must be {FieldRules.For(limits)("size")} (got \"{(size.Length > 40 ? size[..40] + "…" : size)}\").");
+        }
     }
 
     private static string Rename(string field) => field switch
@@ -110,3 +146,7 @@ internal sealed record OpenAiImage(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RevisedPrompt);
 
 internal sealed record OpenAiImageResponse(long Created, IReadOnlyList<OpenAiImage> Data);
+
+internal sealed record OpenAiModel(string Id, string Object, long Created, string OwnedBy);
+
+internal sealed record OpenAiModelList(string Object, IReadOnlyList<OpenAiModel> Data);

@@ -195,6 +195,18 @@ function randomSeed() {
   $("seed").value = Math.floor(Math.random() * 4294967296);
 }
 
+// The model's samplers and schedules (GET /api/system), named as people know them; the choice survives a refill.
+const SAMPLER_LABELS = { euler: "Euler", euler_ancestral: "Euler ancestral", res_multistep: "res_multistep", dpmpp_2m: "DPM++ 2M", lcm: "LCM" };
+const SCHEDULER_LABELS = { simple: "Simple", beta: "Beta", karras: "Karras" };
+
+function fillSelect(id, names, labels) {
+  if (!Array.isArray(names) || !names.length) return;
+  const select = $(id);
+  const current = select.value;
+  select.replaceChildren(...names.map((name) => el("option", { value: name, textContent: labels[name] || name })));
+  select.value = names.includes(current) ? current : names[0];
+}
+
 function readForm() {
   const request = {
     prompt: $("prompt").value,
@@ -203,7 +215,10 @@ function readForm() {
     height: Number($("height").value),
     steps: Number($("steps").value),
     count: Number($("count").value),
+    sampler: $("sampler").value,
+    scheduler: $("scheduler").value,
   };
+  if ($("shift").value !== "") request.shift = Number($("shift").value);
   if (!$("seed-random").checked && $("seed").value !== "") request.seed = Number($("seed").value);
   return request;
 }
@@ -216,6 +231,9 @@ function useSettings(request) {
   $("height").value = request.height;
   $("steps").value = request.steps;
   $("count").value = request.count;
+  $("sampler").value = request.sampler || "euler";
+  $("scheduler").value = request.scheduler || "simple";
+  $("shift").value = request.shift ?? "";
   $("seed-random").checked = request.seed == null;
   $("seed").disabled = request.seed == null;
   $("seed").value = request.seed ?? "";
@@ -442,6 +460,8 @@ async function loadSystem() {
   $("demo-text").textContent = model.description;
   $("steps").max = model.limits.max_steps;
   $("count").max = model.limits.max_count;
+  fillSelect("sampler", model.limits.samplers, SAMPLER_LABELS);
+  fillSelect("scheduler", model.limits.schedulers, SCHEDULER_LABELS);
   $("queue-status").textContent = `${system.queue.depth} waiting · ${system.queue.running} running`;
   $("device").textContent = system.device;
   $("libtorch").textContent = system.lib_torch;

@@ -63,4 +63,28 @@ public class GenerationRequestValidatorTests
         };
         Assert.StartsWith($"must be {allowed} (got ", Assert.Single(Check(request)).Message);
     }
+
+    [Fact]
+    public void EverySamplerOnEveryScheduleIsAcceptedInAnyCase()
+    {
+        foreach (var sampler in SamplerNames.All)
+            foreach (var scheduler in SchedulerNames.All)
+                Assert.Empty(Check(new GenerationRequest { Prompt = "x", Sampler = sampler.ToUpperInvariant(), Scheduler = scheduler }));
+    }
+
+    [Fact]
+    public void AnUnknownSamplerAndSchedulerAreRefusedListingTheValidOnes()
+    {
+        var errors = Check(new GenerationRequest { Prompt = "x", Sampler = "ddim", Scheduler = "exponential" });
+        Assert.Equal(["sampler", "scheduler"], errors.Select(e => e.Field));
+        Assert.Equal("must be one of: euler, euler_ancestral, res_multistep, dpmpp_2m, lcm (got 'ddim').", errors[0].Message);
+        Assert.Equal("must be one of: simple, beta, karras (got 'exponential').", errors[1].Message);
+    }
+
+    [Fact]
+    public void AMissingSamplerOrSchedulerIsAnErrorNotACrash()
+    {
+        var errors = Check(new GenerationRequest { Prompt = "x", Sampler = null!, Scheduler = null! });
+        Assert.Equal(["sampler", "scheduler"], errors.Select(e => e.Field));
+    }
 }

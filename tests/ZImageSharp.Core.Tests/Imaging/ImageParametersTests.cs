@@ -17,13 +17,13 @@ public class ImageParametersTests
     [Fact]
     public void InfotextHasAutomatic1111Layout() =>
         Assert.Equal(
-            "a red fox in the snow\nNegative prompt: blurry\nSteps: 8, Sampler: Euler, CFG scale: 0, Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo",
+            "a red fox in the snow\nNegative prompt: blurry\nSteps: 8, Sampler: Euler, CFG scale: 1, Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo",
             Turbo.ToInfotext());
 
     [Fact]
     public void InfotextOmitsAnEmptyNegativePrompt() =>
         Assert.Equal(
-            "a red fox in the snow\nSteps: 8, Sampler: Euler, CFG scale: 0, Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo",
+            "a red fox in the snow\nSteps: 8, Sampler: Euler, CFG scale: 1, Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo",
             (Turbo with { NegativePrompt = "" }).ToInfotext());
 
     [Fact]
@@ -116,9 +116,30 @@ public class ImageParametersTests
         var request = new ZImageSharp.Contracts.GenerationRequest { Prompt = "a red fox", NegativePrompt = "blurry", Steps = 4, Shift = 2.5f };
         var parameters = ImageParameters.For(request, seed: 43, width: 512, height: 768, model: "Z-Image-Turbo");
 
-        Assert.Equal("a red fox\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 0, Seed: 43, Size: 512x768, Model: Z-Image-Turbo, Shift: 2.5",
+        Assert.Equal("a red fox\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 1, Seed: 43, Size: 512x768, Model: Z-Image-Turbo, Shift: 2.5",
             parameters.ToInfotext());
         Assert.Equal(parameters.ToInfotext(), ImageParameters.FromJson(parameters.ToJson()).ToInfotext());
         Assert.Empty(ImageParameters.For(request with { Shift = null }, 1, 64, 64, "m").Extra);
     }
+
+    [Theory]
+    [InlineData("euler", "simple", "Sampler: Euler, CFG scale: 1,")]
+    [InlineData("euler_ancestral", "simple", "Sampler: Euler a, CFG scale: 1,")]
+    [InlineData("dpmpp_2m", "karras", "Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 1,")]
+    [InlineData("lcm", "beta", "Sampler: LCM, Schedule type: Beta, CFG scale: 1,")]
+    [InlineData("res_multistep", "simple", "Sampler: Res Multistep, CFG scale: 1,")]
+    public void SamplerAndScheduleAreWrittenAsA1111NamesThem(string sampler, string scheduler, string expected)
+    {
+        var request = new ZImageSharp.Contracts.GenerationRequest { Prompt = "p", Sampler = sampler, Scheduler = scheduler };
+        var parameters = ImageParameters.For(request, 1, 64, 64, "m");
+        Assert.Contains(expected, parameters.ToInfotext());
+        AssertSame(parameters, ImageParameters.FromJson(parameters.ToJson()));
+    }
+
+    /// <summary>Spec §1.5: Z-Image's pos + g·(pos − neg) is classic CFG at scale 1 + g, the number A1111 tools read.</summary>
+    [Theory]
+    [InlineData(0f, "CFG scale: 1,")]
+    [InlineData(2.5f, "CFG scale: 3.5,")]
+    public void GuidanceIsWrittenAsTheClassicCfgScale(float guidance, string expected) =>
+        Assert.Contains(expected, ImageParameters.For(new ZImageSharp.Contracts.GenerationRequest { Prompt = "p", GuidanceScale = guidance }, 1, 64, 64, "m").ToInfotext());
 }

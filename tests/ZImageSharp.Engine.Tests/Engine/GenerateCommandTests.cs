@@ -34,12 +34,44 @@ public class GenerateCommandTests(ITestOutputHelper output)
             Assert.Equal(128, png.Width);
             Assert.Equal(96, png.Height);
             Assert.Equal(128 * 96 * 3, png.Pixels!.Length);
-            Assert.StartsWith("a red fox in the snow\nSteps: 2, Sampler: Euler, CFG scale: 0, Seed: 42, Size: 128x96", png.GetText("parameters"));
+            Assert.StartsWith("a red fox in the snow\nSteps: 2, Sampler: Euler, CFG scale: 1, Seed: 42, Size: 128x96", png.GetText("parameters"));
             var parameters = ImageParameters.FromPng(png)!;
             Assert.Equal(42, parameters.Seed);
             Assert.False(File.Exists(output + ".partial"));
         }
         finally { dir.Delete(recursive: true); }
+    }
+
+    /// <summary>--sampler, --scheduler and --shift reach the engine and the PNG records them as A1111 names them.</summary>
+    [Fact]
+    public void SamplerSchedulerAndShiftReachTheImage()
+    {
+        var dir = Directory.CreateTempSubdirectory("zimage-generate-");
+        try
+        {
+            var output = Path.Combine(dir.FullName, "fox.png");
+            var (code, text) = RunCli("generate", "--device", "cpu", "--prompt", "a red fox", "--width", "64", "--height", "64",
+                "--steps", "3", "--seed", "7", "--sampler", "euler_ancestral", "--scheduler", "karras", "--shift", "2", "--output", output);
+            Assert.True(code == 0, text);
+            var png = PngReader.Read(File.ReadAllBytes(output));
+            Assert.Equal("a red fox\nSteps: 3, Sampler: Euler a, Schedule type: Karras, CFG scale: 1, Seed: 7, Size: 64x64, Model: ",
+                png.GetText("parameters")![..104]);
+            Assert.EndsWith(", Shift: 2", png.GetText("parameters"));
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Theory]
+    [InlineData(new[] { "--sampler", "ddim" }, "--sampler must be one of: euler, euler_ancestral, res_multistep, dpmpp_2m, lcm (got 'ddim').")]
+    [InlineData(new[] { "--scheduler", "exponential" }, "--scheduler must be one of: simple, beta, karras (got 'exponential').")]
+    [InlineData(new[] { "--shift", "0" }, "--shift must be above 0 and at most 100 (got 0).")]
+    [InlineData(new[] { "--shift", "big" }, "--shift: 'big' is not a number; it must be above 0 and at most 100.")]
+    public void ABadSamplerScheduleOrShiftNamesTheOptionAndTheValidValues(string[] extra, string message)
+    {
+        var (code, stdout, stderr) = CliRunner.Run(["generate", "--device", "cpu", "--prompt", "x", .. extra]);
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr);
+        Assert.Equal("", stdout);
     }
 
     [Theory]

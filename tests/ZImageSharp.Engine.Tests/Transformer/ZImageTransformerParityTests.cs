@@ -21,24 +21,29 @@ public class ZImageTransformerParityTests(ITestOutputHelper output)
     [SkippableFact]
     public void BatchedSamplesEqualSeparateCalls()
     {
-        TestData.RequireReference("dit_weights.json", "dit_weights.safetensors", "dit_case1.safetensors");
+        TestData.RequireReference("dit_weights.json", "dit_weights.safetensors", "dit_case1.json", "dit_case1.safetensors");
         using var model = LoadReferenceModel();
         using var fixture = SafetensorsFile.Open(TestData.Reference("dit_case1.safetensors"));
-        using var x0 = fixture.Read("x.0");
-        using var x1 = fixture.Read("x.1");
-        using var c0 = fixture.Read("cap.0");
-        using var c1 = fixture.Read("cap.1");
-        using var t = fixture.Read("t");
+        int batch = CaseBatch("dit_case1");
+        Assert.True(batch >= 2, $"dit_case1 must hold a batch to compare with single calls (batch {batch}).");
+        using var scope = torch.NewDisposeScope();
+        var latents = Enumerable.Range(0, batch).Select(i => fixture.Read($"x.{i}")).ToArray();
+        var captions = Enumerable.Range(0, batch).Select(i => fixture.Read($"cap.{i}")).ToArray();
+        var t = fixture.Read("t");
 
-        var batched = model.forward([x0, x1], t, [c0, c1]);
-        var alone0 = model.forward([x0], t[..1], [c0]);
-        var alone1 = model.forward([x1], t[1..], [c1]);
-
-        // Only matmul blocking differs between the calls: float32 rounding, far below the parity tolerance.
-        Assert.True(TensorAssert.RelativeError(batched[0], alone0[0]) < 1e-5);
-        Assert.True(TensorAssert.RelativeError(batched[1], alone1[0]) < 1e-5);
-        foreach (var tensor in batched.Concat(alone0).Concat(alone1)) tensor.Dispose();
+        var batched = model.forward(latents, t, captions);
+        Assert.Equal(batch, batched.Length);
+        for (int i = 0; i < batch; i++)
+        {
+            var alone = model.forward([latents[i]], t[i..(i + 1)], [captions[i]]);
+            // Only matmul blocking differs between the calls: float32 rounding, far below the parity tolerance.
+            Assert.True(TensorAssert.RelativeError(batched[i], alone[0]) < 1e-5, $"sample {i} of {batch}");
+        }
     }
+
+    /// <summary>The batch size a DiT case's JSON declares, so another reference folder is checked the same way.</summary>
+    private static int CaseBatch(string name) =>
+        JsonDocument.Parse(File.ReadAllText(TestData.Reference($"{name}.json"))).RootElement.GetProperty("batch").GetInt32();
 
     /// <summary>The same weights in bfloat16 (the GPU dtype) stay close to the float32 reference: checks the dtype
     /// plumbing (fp32 islands with float32 weights, casts at entry, pad tokens and norms in the model dtype, float32
@@ -46,7 +51,7 @@ public class ZImageTransformerParityTests(ITestOutputHelper output)
     [SkippableFact]
     public void BFloat16ModelStaysCloseToTheFloat32Reference()
     {
-        TestData.RequireReference("dit_weights.json", "dit_weights.safetensors", "dit_case1.safetensors");
+        TestData.RequireReference("dit_weights.json", "dit_weights.safetensors", "dit_case1.json", "dit_case1.safetensors");
         var config = ZImageTransformerConfig.FromJson(TestData.Reference("dit_weights.json"));
         using var model = new ZImageTransformer(config, dtype: torch.ScalarType.BFloat16);
         using (var weights = SafetensorsFile.Open(TestData.Reference("dit_weights.safetensors")))
@@ -56,8 +61,11 @@ public class ZImageTransformerParityTests(ITestOutputHelper output)
 
         using var fixture = SafetensorsFile.Open(TestData.Reference("dit_case1.safetensors"));
         using var scope = torch.NewDisposeScope();
-        var outputs = model.forward([fixture.Read("x.0"), fixture.Read("x.1")], fixture.Read("t"), [fixture.Read("cap.0"), fixture.Read("cap.1")]);
-        for (int i = 0; i < 2; i++)
+        int batch = CaseBatch("dit_case1");
+        var outputs = model.forward(Enumerable.Range(0, batch).Select(i => fixture.Read($"x.{i}")).ToArray(), fixture.Read("t"),
+            Enumerable.Range(0, batch).Select(i => fixture.Read($"cap.{i}")).ToArray());
+        Assert.Equal(batch, outputs.Length);
+        for (int i = 0; i < batch; i++)
         {
             Assert.Equal(torch.ScalarType.Float32, outputs[i].dtype);
             TensorAssert.Close(outputs[i], fixture.Read($"out.{i}"), $"bf16 dit_case1 out.{i}", output, tolerance: 2e-2);
