@@ -21,4 +21,6 @@ public sealed record GenerationRequest
     /// <summary>Flow-matching shift; null takes the checkpoint's scheduler config (3.0 for Turbo).</summary>
     public float? Shift { get; init; }
     public string Sampler { get; init; } = "euler";
+    /// <summary>LoRAs applied to the transformer for this request, in order (docs/lora.md).</summary>
+    public IReadOnlyList<LoraRequest> Loras { get; init; } = [];
 }

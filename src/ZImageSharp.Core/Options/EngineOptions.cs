@@ -28,6 +28,8 @@ public sealed record EngineOptions
     public string ComputeDType { get; init; } = "auto";
     /// <summary>Build the released-size model with random weights (benchmarks, no files needed).</summary>
     public bool RandomRealWeights { get; init; }
+    /// <summary>Where LoRA names (requests, A1111's &lt;lora:name:0.8&gt;) are looked up; none when null (docs/lora.md).</summary>
+    public string? LoraFolder { get; init; }
 
     public bool HasWeights => ModelPath is not null || DiffusionModelPath is not null;
 
