@@ -241,7 +241,16 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             Host = HostBudgetNow(),
             WeightsInFiles = Models.Files is not null,
             ComputeInFloat32 = _planner.Options.ComputeInFloat32,
+            AdapterBytes = LoraBytes(request),
         };
+    }
+
+    /// <summary>Device bytes of the request's LoRAs; 0 when they cannot be read (the generation then fails naming them).</summary>
+    private long LoraBytes(GenerationRequest request)
+    {
+        if (request.Loras is not { Count: > 0 }) return 0;
+        try { return _loras.Resolve(request.Loras)?.DeviceBytes(_planner.Options.ComputeInFloat32 ? 4 : 2) ?? 0; }
+        catch (InvalidRequestException) { return 0; }
     }
 
     /// <summary>What the planner may hold in host memory: what the host gives now plus the masters this engine holds

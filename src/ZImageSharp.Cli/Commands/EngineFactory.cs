@@ -21,6 +21,7 @@ internal static class EngineFactory
         AllowFp8 = !s.NoFp8,
         ComputeDType = s.DType,
         RandomRealWeights = randomRealWeights || s.RandomWeights,
+        LoraFolder = s.LoraDir,
     };
 
     /// <param name="firstRequest">What the weights are first placed for (generate knows its request).</param>

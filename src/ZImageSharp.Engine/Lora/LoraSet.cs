@@ -30,6 +30,11 @@ public sealed class LoraSet
     public long RuntimeBytes(int computeElementBytes) =>
         Loras.SelectMany(l => l.File.Targets).Sum(t => t.Delta.FactorElements) * computeElementBytes;
 
+    /// <summary>What the planner counts: <see cref="RuntimeBytes"/> (any target may be applied at runtime) plus the
+    /// float32 sum and ΔW a merge holds for its largest weight.</summary>
+    public long DeviceBytes(int computeElementBytes) => RuntimeBytes(computeElementBytes)
+        + 2 * 4 * Loras.SelectMany(l => l.File.Targets).Select(t => t.Delta.Rows * t.Delta.Columns).DefaultIfEmpty(0).Max();
+
     /// <summary>"name: hash, …" as A1111 writes "Lora hashes".</summary>
     public string HashesText => string.Join(", ", Loras.Select(l => $"{l.File.Name}: {l.File.ShortHash}"));
 }

@@ -39,6 +39,8 @@ internal static class Automatic1111Api
         api.MapPost("/options", SetOptions).WithName("A1111SetOptions");
         api.MapGet("/sd-models", Models).WithName("A1111Models");
         api.MapGet("/samplers", Samplers).WithName("A1111Samplers");
+        api.MapGet("/loras", (HttpContext http) => TypedResults.Ok(LoraSyntax.List(http).Loras
+            .Select(name => new A1111Lora(name, name)).ToList())).WithName("A1111Loras");
         return app;
     }
 
@@ -47,6 +49,7 @@ internal static class Automatic1111Api
         var aborted = http.HttpContext.RequestAborted;
         var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, aborted);
         var request = Parse(body, jobs.Limits);
+        LoraSyntax.Check(http.HttpContext, request, field => field.StartsWith("loras", StringComparison.Ordinal) ? "prompt" : field);
         var (job, _) = await jobs.SubmitAsync(request, JobSource.Automatic1111, aborted);
         var final = await jobs.WaitAsync(job, aborted);
         if (final.State != JobState.Succeeded) throw new JobEndedException(final);
@@ -122,8 +125,10 @@ internal static class Automatic1111Api
             GuidanceScale = cfg <= 1 ? 0 : cfg,
             Sampler = SamplerNames.TryGetValue(sampler, out var ours) ? ours : sampler,
         };
+        request = LoraSyntax.FromPrompt(request, fields); // <lora:name:0.8>, as A1111's extra networks
         fields.ThrowIfInvalid(GenerationRequestValidator.Check(request, limits), field => field switch
         {
+            _ when field.StartsWith("loras", StringComparison.Ordinal) => "prompt",
             "count" => "batch_size",
             "guidance_scale" => "cfg_scale",
             "sampler" => samplerField,
@@ -218,3 +223,5 @@ internal sealed record A1111State(
     int SamplingSteps);
 
 internal sealed record A1111Progress(double Progress, double EtaRelative, A1111State State, string? CurrentImage, string? Textinfo);
+
+internal sealed record A1111Lora(string Name, string Alias);

@@ -17,7 +17,8 @@ internal sealed record JobSubmission(
     float? CfgTruncation,
     float? CfgNormalization,
     float? Shift,
-    string? Sampler);
+    string? Sampler,
+    IReadOnlyList<LoraRequest>? Loras = null);
 
 internal sealed record RequestDto(
     string Prompt,
@@ -31,10 +32,12 @@ internal sealed record RequestDto(
     float CfgTruncation,
     float CfgNormalization,
     float? Shift,
-    string Sampler)
+    string Sampler,
+    IReadOnlyList<LoraRequest> Loras)
 {
     public static RequestDto From(GenerationRequest r) => new(r.Prompt, r.NegativePrompt, r.Width, r.Height, r.Steps, r.Seed,
-        r.Count, r.GuidanceScale, r.CfgTruncation, r.CfgNormalization, r.Shift, r.Sampler);
+        r.Count, r.GuidanceScale, r.CfgTruncation, r.CfgNormalization, r.Shift, r.Sampler,
+        r.Loras);
 }
 
 /// <summary>Progress of a running job. <see cref="Preview"/> is a small PNG of the current latent as a data URL.</summary>
