@@ -228,7 +228,7 @@ public sealed class LoraFile : IDisposable
     {
         using var t = ReadFloat(file, key);
         if (t.numel() != 1) throw new LoraException($"LoRA '{path}': '{key}' has {t.numel()} elements; an alpha is one number.", path);
-        return t.ToSingle();
+        return t.item<float>();
     }
 
     private static string DataHash(string path, SafetensorsFile file)
