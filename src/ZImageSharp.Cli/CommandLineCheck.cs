@@ -94,6 +94,7 @@ internal static class CommandLineCheck
     private static string? CheckValue(Option option, string written, string? value)
     {
         var type = Nullable.GetUnderlyingType(option.Property.PropertyType) ?? option.Property.PropertyType;
+        if (type.IsArray) type = type.GetElementType()!; // a repeatable option (--lora): each value is one element
         string kind = type == typeof(int) || type == typeof(long) ? "an integer"
             : type == typeof(float) || type == typeof(double) ? "a number"
             : $"a value ({option.ValueName})";

@@ -4,6 +4,7 @@ using ZImageSharp.Engine.Cuda;
 using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Engine.Execution;
 using ZImageSharp.Engine.Models;
+using ZImageSharp.Engine.Lora;
 using ZImageSharp.Engine.Models.Vae;
 using ZImageSharp.Engine.Native;
 using ZImageSharp.Engine.Pipeline;
@@ -18,7 +19,7 @@ namespace ZImageSharp.Engine;
 /// requests that fit, runs one generation at a time per device, and recovers from out-of-memory errors in-process by
 /// degrading the plan for the failing phase and retrying it.
 /// </summary>
-public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemInfo, IDisposable
+public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemInfo, ILoraCatalog, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly DeviceThread _deviceThread = new("zimage-device");
@@ -31,6 +32,8 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     /// without a --vram-budget to emulate).</summary>
     private readonly ComponentPlacer? _placer;
     private string? _lastPlan;
+    private readonly LoraLibrary _loras;
+    private readonly LoraPatcher _loraPatcher;
 
     public ComputeDevice Device { get; }
     public ZImageModels Models => _pipeline.Models;
@@ -61,6 +64,9 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         if (!options.AllowFp8) planning = planning with { AllowFp8Weights = false };
         _planner = new MemoryPlanner(planning);
         _footprint = Footprint(models);
+        // Shapes now: a placer empties the parameters.
+        _loras = new LoraLibrary(options.LoraFolder, LoraTargets.Of(models.Transformer));
+        _loraPatcher = new LoraPatcher(models.Transformer);
         Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default);
         if (device.IsCuda || options.VramBudget is not null)
         {
@@ -139,6 +145,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     private GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
+        var loraSet = _loras.Resolve(request.Loras);
         var plan = BuildPlan(request);
         if (!plan.Fits)
             throw NoFit(plan, request);
@@ -172,7 +179,11 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             : new PlannedPlacement(_placer);
         try
         {
-            var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken);
+            // Merged where the weights are resident, at runtime elsewhere; a set that changed is undone first.
+            var loras = new ZImagePipeline.PipelineLoras(
+                () => _loraPatcher.Apply(loraSet, _placer?.MergeableWeights(Component.Transformer) ?? new ModuleWeights()),
+                loraSet?.HashesText ?? "");
+            var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken, loras);
             // Memory does not creep: the pool keeps what this plan's peak needs (so the next request of this size maps
             // nothing new) and hands anything beyond it back to the device.
             Device.Memory?.TrimTo(plan.PredictedPeakBytes);
@@ -211,6 +222,21 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         return _options.VramBudget is { } budget ? $"{cpu}; plan for the emulated {budget} card: {plan.Summary}" : cpu;
     }
 
+    public IReadOnlyList<string> ListLoras() => _loras.List();
+
+    public IReadOnlyList<ZImageSharp.Errors.FieldError> CheckLoras(IReadOnlyList<LoraRequest> loras)
+    {
+        try
+        {
+            _loras.Resolve(loras);
+            return [];
+        }
+        catch (InvalidRequestException e) { return e.Errors; }
+    }
+
+    /// <summary>The LoRA state of the transformer now (tests, diagnostics).</summary>
+    public LoraPatcher LoraPatcher => _loraPatcher;
+
     public PlanReport Plan(GenerationRequest request) => BuildPlan(request).ToReport();
 
     public MemoryPlan BuildPlan(GenerationRequest request) => _planner.Plan(PlannerInputFor(request));
@@ -224,7 +250,16 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             Host = HostBudgetNow(),
             WeightsInFiles = Models.Files is not null,
             ComputeInFloat32 = _planner.Options.ComputeInFloat32,
+            AdapterBytes = LoraBytes(request),
         };
+    }
+
+    /// <summary>Device bytes of the request's LoRAs; 0 when they cannot be read (the generation then fails naming them).</summary>
+    private long LoraBytes(GenerationRequest request)
+    {
+        if (request.Loras is not { Count: > 0 }) return 0;
+        try { return _loras.Resolve(request.Loras)?.DeviceBytes(_planner.Options.ComputeInFloat32 ? 4 : 2) ?? 0; }
+        catch (InvalidRequestException) { return 0; }
     }
 
     /// <summary>What the planner may hold in host memory: what the host gives now plus the masters this engine holds
@@ -297,7 +332,9 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     public void Dispose()
     {
         _deviceThread.Dispose();
+        _loraPatcher.Dispose();
         _placer?.Dispose();
+        _loras.Dispose();
         _pipeline.Models.Dispose();
         _gate.Dispose();
     }

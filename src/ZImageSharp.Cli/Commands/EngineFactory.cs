@@ -23,6 +23,7 @@ internal static class EngineFactory
         ComputeDType = s.DType,
         RandomRealWeights = randomRealWeights || s.RandomWeights,
         SpeedProfilePath = s.SpeedProfile,
+        LoraFolder = s.LoraDir,
     };
 
     /// <param name="firstRequest">What the weights are first placed for (generate knows its request).</param>

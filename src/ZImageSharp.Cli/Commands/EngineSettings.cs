@@ -52,6 +52,10 @@ internal class EngineSettings : CommandSettings
     [Description("Plan as if this process could use this much host RAM, e.g. 16GiB. Default: what the host gives (MemAvailable, or the cgroup's memory.max). Env: ZIMAGE_RAM_BUDGET.")]
     public string? RamBudget { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_RAM_BUDGET");
 
+    [CommandOption("--lora-dir <DIR>")]
+    [Description("Folder of LoRA .safetensors files that --lora names and the server's LoRA picker and <lora:name:0.8> prompts look in. Env: ZIMAGE_LORA_DIR.")]
+    public string? LoraDir { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_LORA_DIR");
+
     [CommandOption("--no-fp8")]
     [Description("Never store weights as fp8 (plans stream bf16 instead: slower, and the image a bf16 plan draws). Env: ZIMAGE_NO_FP8=1.")]
     public bool NoFp8 { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_NO_FP8") is "1" or "true";

@@ -66,6 +66,9 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [Description("Flow-matching shift, above 0 and at most 100; larger spends more steps at high noise. Default: the checkpoint's scheduler_config.json (3 for Turbo).")]
         [RequestField("shift")]
         public float? Shift { get; init; }
+        [CommandOption("--lora <FILE[:STRENGTH]>")]
+        [Description("Apply a LoRA (.safetensors; PEFT, AI-Toolkit, kohya, LoKr, LoHa): a path, or a name in --lora-dir, with an optional strength (default 1), e.g. --lora style.safetensors:0.8. Repeatable.")]
+        public string[] Loras { get; init; } = [];
 
         [CommandOption("-o|--output <FILE>")]
         [Description("Output PNG (default zimage.png). With --count above 1, files are numbered: name-1.png, name-2.png…")]
@@ -95,10 +98,14 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
             Sampler = settings.Sampler,
             Scheduler = settings.Scheduler,
             Shift = settings.Shift,
+            Loras = settings.Loras.Select(ParseLora).ToList(),
         };
         // Reject bad input, and an output that could not be written, before minutes of model loading.
         if (GenerationRequestValidator.Check(request, RequestLimits.Default) is { Count: > 0 } errors)
-            throw new UsageException(string.Join(" ", errors.Select(e => $"{OptionFor(e.Field)} {e.Message}")));
+            throw new UsageException(string.Join(" ", errors.Select(e => $"{(e.Field.StartsWith("loras", StringComparison.Ordinal) ? "--lora" : OptionFor(e.Field))} {e.Message}")));
+        foreach (var lora in request.Loras.Where(l => !Path.IsPathRooted(l.Name)))
+            if (settings.LoraDir is null || !(File.Exists(Path.Combine(settings.LoraDir, lora.Name)) || File.Exists(Path.Combine(settings.LoraDir, lora.Name + ".safetensors"))))
+                throw new UsageException($"--lora '{lora.Name}' is not a file{(settings.LoraDir is null ? "" : $" nor a LoRA in '{settings.LoraDir}'")}.");
         var outputs = OutputPaths(settings.Output, settings.Count);
         var files = OutputFiles.Default;
         files.CheckWritable(outputs);
@@ -143,6 +150,24 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         if (count == 1) return [output];
         var stem = Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output));
         return Enumerable.Range(1, count).Select(i => $"{stem}-{i}.png").ToList();
+    }
+
+    /// <summary><c>FILE[:STRENGTH]</c>: the part after the last ':' is the strength only when it is a number (so
+    /// <c>C:\loras\x.safetensors</c> stays a path); an existing file becomes an absolute path, anything else a name in
+    /// the LoRA folder.</summary>
+    internal static LoraRequest ParseLora(string value)
+    {
+        string name = value;
+        float strength = 1f;
+        int colon = value.LastIndexOf(':');
+        if (colon > 0 && float.TryParse(value[(colon + 1)..], System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture, out var parsed))
+        {
+            name = value[..colon];
+            strength = parsed;
+        }
+        if (name.Length == 0) throw new UsageException($"--lora '{value}' names no file; give FILE or FILE:STRENGTH.");
+        return new LoraRequest(File.Exists(name) ? Path.GetFullPath(name) : name, strength);
     }
 
     /// <summary>The option that sets a request field, so the validator's "width must be …" reads "--width must be …".</summary>

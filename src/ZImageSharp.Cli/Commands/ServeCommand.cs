@@ -86,6 +86,7 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         {
             services.AddSingleton<IImageGenerator>(engine);
             services.AddSingleton<IGenerationPlanner>(engine);
+            services.AddSingleton<ILoraCatalog>(engine);
             services.AddSingleton<ISystemInfo>(engine);
             Security(services);
         });

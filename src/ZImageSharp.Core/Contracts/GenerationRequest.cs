@@ -24,4 +24,6 @@ public sealed record GenerationRequest
     public string Sampler { get; init; } = SamplerNames.Euler;
     /// <summary>The σ schedule, one of <see cref="SchedulerNames.All"/>; simple is Z-Image's own.</summary>
     public string Scheduler { get; init; } = SchedulerNames.Simple;
+    /// <summary>LoRAs applied to the transformer for this request, in order (docs/lora.md).</summary>
+    public IReadOnlyList<LoraRequest> Loras { get; init; } = [];
 }

@@ -45,7 +45,27 @@ public static class GenerationRequestValidator
             errors.Add(new("sampler", $"must be {Allowed("sampler", limits)} (got '{request.Sampler}')."));
         if (request.Scheduler is null || !limits.Schedulers.Contains(request.Scheduler, StringComparer.OrdinalIgnoreCase))
             errors.Add(new("scheduler", $"must be {Allowed("scheduler", limits)} (got '{request.Scheduler}')."));
+        CheckLoras(request.Loras, errors);
         return errors;
+    }
+
+    private static void CheckLoras(IReadOnlyList<LoraRequest>? loras, List<FieldError> errors)
+    {
+        if (loras is null) return;
+        if (loras.Count > LoraRequest.MaxCount)
+            errors.Add(new("loras", $"must list at most {LoraRequest.MaxCount} LoRAs (got {loras.Count})."));
+        for (int i = 0; i < loras.Count; i++)
+        {
+            var lora = loras[i];
+            if (lora is null || string.IsNullOrWhiteSpace(lora.Name))
+                errors.Add(new($"loras[{i}]", "needs a name (a file in the LoRA folder, without .safetensors)."));
+            else if (!float.IsFinite(lora.Strength) || lora.Strength < LoraRequest.MinStrength || lora.Strength > LoraRequest.MaxStrength)
+                errors.Add(new($"loras[{i}].strength", $"must be {Allowed("lora_strength", RequestLimits.Default)} (got {lora.Strength})."));
+        }
+        var twice = loras.Where(l => l is not null && !string.IsNullOrWhiteSpace(l.Name)).GroupBy(l => l.Name, StringComparer.Ordinal)
+            .FirstOrDefault(g => g.Count() > 1);
+        if (twice is not null)
+            errors.Add(new("loras", $"names '{twice.Key}' twice; give it once with the summed strength."));
     }
 
     /// <summary>What a field accepts, in words that complete "must be …", so a front end that fails to even parse a
@@ -63,6 +83,7 @@ public static class GenerationRequestValidator
         "shift" => "above 0 and at most 100",
         "sampler" => $"one of: {string.Join(", ", limits.Samplers)}",
         "scheduler" => $"one of: {string.Join(", ", limits.Schedulers)}",
+        "lora_strength" => $"between {LoraRequest.MinStrength} and {LoraRequest.MaxStrength}",
         _ => throw new ArgumentOutOfRangeException(nameof(field), field, "Not a field of a generation request."),
     };
 

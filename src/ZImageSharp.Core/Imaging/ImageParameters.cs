@@ -58,6 +58,32 @@ public sealed record ImageParameters
     };
 
     /// <summary>
+    /// These parameters with the request's LoRAs recorded as A1111 records them: a <c>&lt;lora:name:strength&gt;</c> tag in
+    /// the prompt for each LoRA the prompt does not already name, and <c>Lora hashes: "name: hash, …"</c> (the first 12
+    /// hex digits of each file's SHA-256 after its header). Unchanged without LoRAs.
+    /// </summary>
+    public ImageParameters WithLoras(IReadOnlyList<Contracts.LoraRequest> loras, string? hashes)
+    {
+        if (loras.Count == 0) return this;
+        var tags = loras.Select(l => $"<lora:{LoraName(l.Name)}:{l.Strength.ToString(CultureInfo.InvariantCulture)}>")
+            .Where(tag => !Prompt.Contains(tag[..(tag.LastIndexOf(':') + 1)], StringComparison.Ordinal));
+        string prompt = string.Join(" ", new[] { Prompt }.Concat(tags).Where(p => p.Length > 0));
+        return this with
+        {
+            Prompt = prompt,
+            Extra = hashes is { Length: > 0 } ? [.. Extra, new("Lora hashes", hashes)] : Extra,
+        };
+    }
+
+    /// <summary>The name A1111 shows for a LoRA: a path's file name without <c>.safetensors</c>.</summary>
+    public static string LoraName(string nameOrPath)
+    {
+        string name = nameOrPath.Replace('\\', '/');
+        name = name[(name.LastIndexOf('/') + 1)..];
+        return name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? name[..^".safetensors".Length] : name;
+    }
+
+    /// <summary>
     /// The A1111 infotext, built as <c>create_infotext</c> in stable-diffusion-webui modules/processing.py does:
     /// the prompt, a "Negative prompt: …" line only when there is one, then "Steps: 8, Sampler: Euler[, Schedule type:
     /// Karras], CFG scale: 1, Seed: 42, Size: 1024x1024, Model: Z-Image-Turbo" and the extras. A value holding ',',

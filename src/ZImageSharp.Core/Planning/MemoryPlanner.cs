@@ -234,7 +234,8 @@ public sealed class MemoryPlanner
             _ => request.SequenceTokens,
         };
         double allTokens = Math.Max(1, footprint.Blocks.Sum(BlockTokens));
-        long activations = ComputeWidth(WithHeadroom(_activations.TransformerForward.Predict(request.Batch, request.SequenceTokens)));
+        long activations = ComputeWidth(WithHeadroom(_activations.TransformerForward.Predict(request.Batch, request.SequenceTokens)))
+                           + input.AdapterBytes;
         return WeightOption.Build(rung, footprint, _options, input.Speed, passes: request.Steps,
             passSeconds: request.Batch * input.Speed.TransformerForward(request.SequenceTokens),
             blockShare: block => BlockTokens(block) / allTokens, activations, input.WeightsInFiles, fromFile);

@@ -13,4 +13,8 @@ public sealed record PlannerInput(DeviceBudget Device, ModelFootprint Model, Pla
 
     /// <summary>The engine computes in float32 (sizes in the footprint are then 4-byte sizes).</summary>
     public bool ComputeInFloat32 { get; init; }
+
+    /// <summary>Device bytes the request's LoRAs add during the denoise phase (Engine/Lora: factors kept for the
+    /// runtime path, and the float32 ΔW a merge makes one weight at a time); counted with the transformer's activations.</summary>
+    public long AdapterBytes { get; init; }
 }

@@ -96,6 +96,15 @@ public sealed class ComponentPlacer : IDisposable
         Host.HostMemoryRelease.Release();
     }
 
+    /// <summary>The component's weights as a LoRA merge sees them (Engine/Lora): the rest and the resident blocks of
+    /// the current layout can be merged into while loaded.</summary>
+    public IMergeableWeights MergeableWeights(Component component)
+    {
+        var c = Get(component);
+        return new PlacedWeights(c.Weights.All.Select((unit, i) =>
+            (unit, i == 0 || c.Layout?.Residence[i - 1] == BlockResidence.Resident)).ToList());
+    }
+
     /// <summary>The streamer of a streamed (or resident fp8) placement; null otherwise.</summary>
     public BlockStreamer? StreamerOf(Component component) => Get(component).Streamer;
 

@@ -101,7 +101,23 @@ public sealed class ModuleResidency : IDisposable
     public ResidencyTarget Target { get; private set; }
 
     /// <summary>True while every parameter points at a usable tensor on the target device.</summary>
-    public bool IsLoaded { get; private set; }
+    public bool IsLoaded
+    {
+        get => _isLoaded;
+        private set
+        {
+            if (value && !_isLoaded) LoadCount++;
+            _isLoaded = value;
+        }
+    }
+    private bool _isLoaded;
+
+    /// <summary>How many times the parameters were loaded: a LoRA merged into one load is gone in the next.</summary>
+    public long LoadCount { get; private set; }
+
+    /// <summary>True when the loaded parameter holds its own device copy, not an alias of a master (changing it in
+    /// place would change the master).</summary>
+    internal bool OwnsLoadedCopy(string name) => IsLoaded && _entries.First(e => e.Name == name).LoadedBytes > 0;
 
     /// <summary>True while the masters also have copies on the device (resident fp8: cast per use, no host traffic).</summary>
     public bool MastersOnDevice { get; private set; }

@@ -42,7 +42,8 @@ public sealed class ZImagePipeline(ZImageModels models)
         IPhasePlacement placement,
         Func<DecodeSettings> decodeSettings,
         IProgress<GenerationProgress>? progress,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        PipelineLoras? loras = null)
     {
         var clock = Stopwatch.StartNew();
         void Report(GenerationPhase phase, int step, int total, TimeSpan? eta = null, PreviewImage? preview = null) =>
@@ -89,6 +90,7 @@ public sealed class ZImagePipeline(ZImageModels models)
                 {
                     using var seeded = new SeededNoise(seed, request.Count);
                     using var noise = seeded.Draw(Models.Transformer.Config.InChannels, latentHeight, latentWidth);
+                    loras?.BeforeDenoise(); // after the weights are placed: each attempt, each plan
                     var stepClock = Stopwatch.StartNew();
                     Report(GenerationPhase.Denoise, 0, request.Steps);
                     var final = denoiser.Run(noise, captions, options, negatives, (step, current) =>
@@ -124,13 +126,17 @@ public sealed class ZImagePipeline(ZImageModels models)
         Report(GenerationPhase.Png, 0, request.Count);
         var images = phases.Run(GenerationPhase.Png, () => pixels.Select((image, i) =>
         {
-            var parameters = ImageParameters.For(request, seed + i, image.Width, image.Height, Models.Name);
+            var parameters = ImageParameters.For(request, seed + i, image.Width, image.Height, Models.Name)
+                .WithLoras(request.Loras, loras?.Hashes);
             var png = PngEncoder.Encode(image.Pixels, image.Width, image.Height, PngColorType.Rgb, parameters.ToPngText());
             return new GeneratedImage(png, seed + i, image.Width, image.Height);
         }).ToList());
         Report(GenerationPhase.Done, request.Count, request.Count);
         return images;
     }
+
+    /// <summary>The LoRAs of one generation: applied once the transformer's weights are placed, named in the PNG.</summary>
+    public sealed record PipelineLoras(Action BeforeDenoise, string Hashes);
 
     private const string DenoiseHint =
         "The latents were finite going in, so the transformer (or the text encoder's features) made them so: the weights " +

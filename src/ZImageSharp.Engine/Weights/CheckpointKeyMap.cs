@@ -91,14 +91,22 @@ public static partial class CheckpointKeyMap
         (".attention.k_norm.", ".attention.norm_k."),
     ];
 
-    private static IEnumerable<(string, TensorRecipe)> TransformerRecipes(string origin, string source, SafetensorsEntry entry)
+    /// <summary>A transformer tensor name in the ComfyUI / original Z-Image naming → its diffusers name, without
+    /// splitting a fused qkv (LoRA files name the same modules: Engine/Lora uses this too).</summary>
+    public static string TransformerName(string source)
     {
         string name = source.StartsWith(ComfyDiffusionPrefix, StringComparison.Ordinal) ? source[ComfyDiffusionPrefix.Length..] : source;
-        // The final LayerNorm has no affine parameters in diffusers; some exports still carry an unused weight.
-        if (name == "norm_final.weight") yield break;
         if (name.StartsWith("x_embedder.", StringComparison.Ordinal)) name = "all_x_embedder.2-1." + name["x_embedder.".Length..];
         else if (name.StartsWith("final_layer.", StringComparison.Ordinal)) name = "all_final_layer.2-1." + name["final_layer.".Length..];
         foreach (var (from, to) in TransformerInfixes) name = name.Replace(from, to, StringComparison.Ordinal);
+        return name;
+    }
+
+    private static IEnumerable<(string, TensorRecipe)> TransformerRecipes(string origin, string source, SafetensorsEntry entry)
+    {
+        string name = TransformerName(source);
+        // The final LayerNorm has no affine parameters in diffusers; some exports still carry an unused weight.
+        if (name == "norm_final.weight") yield break;
 
         if (name.EndsWith(".attention.qkv.weight", StringComparison.Ordinal))
         {

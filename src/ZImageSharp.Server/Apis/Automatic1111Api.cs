@@ -33,6 +33,8 @@ internal static class Automatic1111Api
         api.MapGet("/sd-models", Models).WithName("A1111Models");
         api.MapGet("/samplers", Samplers).WithName("A1111Samplers");
         api.MapGet("/schedulers", Schedulers).WithName("A1111Schedulers");
+        api.MapGet("/loras", (HttpContext http) => TypedResults.Ok(LoraSyntax.List(http).Loras
+            .Select(name => new A1111Lora(name, name)).ToList())).WithName("A1111Loras");
         return app;
     }
 
@@ -41,6 +43,7 @@ internal static class Automatic1111Api
         var aborted = http.HttpContext.RequestAborted;
         var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, aborted);
         var (request, warnings) = ParseWithWarnings(body, jobs.Limits);
+        LoraSyntax.Check(http.HttpContext, request, field => field.StartsWith("loras", StringComparison.Ordinal) ? "prompt" : field);
         var (job, _) = await jobs.SubmitAsync(request, JobSource.Automatic1111, aborted);
         var final = await jobs.WaitAsync(job, aborted);
         if (final.State != JobState.Succeeded) throw new JobEndedException(final);
@@ -125,8 +128,10 @@ internal static class Automatic1111Api
             Sampler = sampler,
             Scheduler = scheduler,
         };
+        request = LoraSyntax.FromPrompt(request, fields); // <lora:name:0.8>, as A1111's extra networks
         fields.ThrowIfInvalid(GenerationRequestValidator.Check(request, limits), field => field switch
         {
+            _ when field.StartsWith("loras", StringComparison.Ordinal) => "prompt",
             "count" => "batch_size",
             "guidance_scale" => "cfg_scale",
             "sampler" => fields.Has("sampler_name") ? "sampler_name" : "sampler_index",
@@ -268,3 +273,5 @@ internal sealed record A1111State(
     int SamplingSteps);
 
 internal sealed record A1111Progress(double Progress, double EtaRelative, A1111State State, string? CurrentImage, string? Textinfo);
+
+internal sealed record A1111Lora(string Name, string Alias);

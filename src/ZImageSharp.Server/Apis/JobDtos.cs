@@ -18,7 +18,8 @@ internal sealed record JobSubmission(
     float? CfgNormalization,
     float? Shift,
     string? Sampler,
-    string? Scheduler);
+    string? Scheduler,
+    IReadOnlyList<LoraRequest>? Loras = null);
 
 internal sealed record RequestDto(
     string Prompt,
@@ -33,10 +34,11 @@ internal sealed record RequestDto(
     float CfgNormalization,
     float? Shift,
     string Sampler,
-    string Scheduler)
+    string Scheduler,
+    IReadOnlyList<LoraRequest> Loras)
 {
     public static RequestDto From(GenerationRequest r) => new(r.Prompt, r.NegativePrompt, r.Width, r.Height, r.Steps, r.Seed,
-        r.Count, r.GuidanceScale, r.CfgTruncation, r.CfgNormalization, r.Shift, r.Sampler, r.Scheduler);
+        r.Count, r.GuidanceScale, r.CfgTruncation, r.CfgNormalization, r.Shift, r.Sampler, r.Scheduler, r.Loras);
 }
 
 /// <summary>Progress of a running job. <see cref="Preview"/> is a small PNG of the current latent as a data URL.</summary>

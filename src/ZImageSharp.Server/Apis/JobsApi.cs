@@ -75,6 +75,7 @@ internal static class JobsApi
     {
         var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, http.HttpContext.RequestAborted);
         var request = NativeRequest.Parse(body, jobs.Limits);
+        LoraSyntax.Check(http.HttpContext, request);
         var (job, position) = await jobs.SubmitAsync(request, JobSource.Native, http.HttpContext.RequestAborted);
         var view = new JobView(job.Record, null, position);
         return TypedResults.Accepted($"/api/jobs/{job.Id}", JobStatusDto.From(view));

@@ -12,6 +12,7 @@ internal static class NativeRequest
     [
         "prompt", "negative_prompt", "width", "height", "steps", "seed", "count",
         "guidance_scale", "cfg_truncation", "cfg_normalization", "shift", "sampler", "scheduler",
+        "loras",
     ];
 
     public static GenerationRequest Parse(JsonElement body, RequestLimits limits)
@@ -38,6 +39,7 @@ internal static class NativeRequest
         };
         if (request.Prompt is null && fields.Failed.Contains("prompt"))
             request = request with { Prompt = "" };
+        request = LoraSyntax.FromPrompt(request with { Loras = LoraSyntax.ParseField(body, fields) }, fields);
         fields.ThrowIfInvalid(GenerationRequestValidator.Check(request, limits));
         return request;
     }

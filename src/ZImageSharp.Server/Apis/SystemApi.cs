@@ -25,6 +25,11 @@ internal static class SystemApi
             .Accepts<JobSubmission>("application/json")
             .Produces<PlanDto>()
             .ProducesValidationProblem();
+        app.MapGet("/api/loras", (HttpContext http) => TypedResults.Ok(LoraSyntax.List(http)))
+            .WithTags("System")
+            .WithName("ListLoras")
+            .WithSummary("The LoRA names the server's LoRA folder holds (for \"loras\" and <lora:name:0.8>); available=false without a folder.")
+            .Produces<LoraListDto>();
         app.MapGet("/api/system", System)
             .WithTags("System")
             .WithName("GetSystem")

@@ -220,7 +220,20 @@ function readForm() {
   };
   if ($("shift").value !== "") request.shift = Number($("shift").value);
   if (!$("seed-random").checked && $("seed").value !== "") request.seed = Number($("seed").value);
+  if ($("lora").value) request.loras = [{ name: $("lora").value, strength: Number($("lora-strength").value) }];
   return request;
+}
+
+// The LoRA picker lists the server's LoRA folder (GET /api/loras); hidden when the server has none.
+async function loadLoras() {
+  try {
+    const list = await api("/api/loras");
+    const select = $("lora");
+    const chosen = select.value;
+    select.replaceChildren(new Option("None", ""), ...list.loras.map((name) => new Option(name, name)));
+    select.value = list.loras.includes(chosen) ? chosen : "";
+    $("lora-row").hidden = !list.available || list.loras.length === 0;
+  } catch { $("lora-row").hidden = true; }
 }
 
 // "Use these settings again": the form takes a past job's request.
@@ -234,6 +247,9 @@ function useSettings(request) {
   $("sampler").value = request.sampler || "euler";
   $("scheduler").value = request.scheduler || "simple";
   $("shift").value = request.shift ?? "";
+  const lora = (request.loras || [])[0];
+  if (lora && [...$("lora").options].some((o) => o.value === lora.name)) { $("lora").value = lora.name; $("lora-strength").value = lora.strength; }
+  else $("lora").value = "";
   $("seed-random").checked = request.seed == null;
   $("seed").disabled = request.seed == null;
   $("seed").value = request.seed ?? "";
@@ -506,6 +522,7 @@ function legendItem(color, label) {
 
 async function start() {
   await loadSystem();
+  await loadLoras();
   applyPreset();
   loadGallery(true);
   if (!state.started) {

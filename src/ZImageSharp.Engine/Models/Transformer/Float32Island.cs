@@ -17,6 +17,8 @@ internal static class Float32Island
         var x = input.to(ScalarType.Float32);
         var weight = layer.weight!.to(ScalarType.Float32);
         var bias = layer.bias?.to(ScalarType.Float32);
-        return nn.functional.linear(x, weight, bias).MoveToOuterDisposeScope();
+        var output = nn.functional.linear(x, weight, bias);
+        ZImageSharp.Engine.Models.Common.LinearAdapters.AddTo(layer, output, x);
+        return output.MoveToOuterDisposeScope();
     }
 }

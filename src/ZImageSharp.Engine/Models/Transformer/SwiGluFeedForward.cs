@@ -35,13 +35,13 @@ public sealed class SwiGluFeedForward : nn.Module<Tensor, Tensor>
         Tensor gated;
         using (OpScope.Of(Timer, "ffn w1/w3 + swiglu"))
         {
-            gated = w1.forward(x);
+            gated = LinearAdapters.Forward(w1, x);
             gated.silu_();
-            using var up = w3.forward(x);
+            using var up = LinearAdapters.Forward(w3, x);
             gated.mul_(up);
         }
         using (OpScope.Of(Timer, "ffn w2"))
         using (gated)
-            return w2.forward(gated).MoveToOuterDisposeScope();
+            return LinearAdapters.Forward(w2, gated).MoveToOuterDisposeScope();
     }
 }

@@ -58,9 +58,9 @@ public sealed class ZImageAttention : nn.Module<Tensor, Tensor?, Tensor, Tensor>
         Tensor qFlat, kFlat, vFlat;
         using (OpScope.Of(Timer, "attention q/k/v"))
         {
-            qFlat = to_q.forward(x);
-            kFlat = to_k.forward(x);
-            vFlat = to_v.forward(x);
+            qFlat = LinearAdapters.Forward(to_q, x);
+            kFlat = LinearAdapters.Forward(to_k, x);
+            vFlat = LinearAdapters.Forward(to_v, x);
         }
         using var q = qFlat.view(batch, length, _heads, _headDim);                                 // [B,S,H,Dh]
         using var k = kFlat.view(batch, length, _heads, _headDim);                                 // [B,S,H,Dh]
@@ -96,7 +96,7 @@ public sealed class ZImageAttention : nn.Module<Tensor, Tensor?, Tensor, Tensor>
             using var attendedT = attended.transpose(1, 2);
             using var merged = attendedT.reshape(batch, length, _heads * _headDim);                // [B,S,dim]
             attended.Dispose();
-            return to_out[0].forward(merged).MoveToOuterDisposeScope();
+            return LinearAdapters.Forward(to_out[0], merged).MoveToOuterDisposeScope();
         }
     }
 }

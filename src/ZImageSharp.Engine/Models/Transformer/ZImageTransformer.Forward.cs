@@ -1,4 +1,5 @@
 using TorchSharp;
+using TorchSharp.Modules;
 using ZImageSharp.Engine.Models.Common;
 using ZImageSharp.Planning;
 using static TorchSharp.torch;
@@ -101,7 +102,7 @@ public sealed partial class ZImageTransformer
     {
         using var scope = NewDisposeScope();
         var patches = latents.Select((l, i) => grids[i].Patchify(l.to(dtype, device))).ToArray();
-        var embedded = all_x_embedder[patchKey].forward(cat(patches, 0));         // [ΣN, dim]
+        var embedded = LinearAdapters.Forward(all_x_embedder[patchKey], cat(patches, 0)); // [ΣN, dim]
         var perSample = embedded.split(grids.Select(g => g.Count).ToArray(), 0);
         return perSample.Select((e, i) => AppendPadTokens(e, x_pad_token, grids[i].PaddedCount).MoveToOuterDisposeScope()).ToArray();
     }
@@ -110,7 +111,9 @@ public sealed partial class ZImageTransformer
     private Tensor[] EmbedCaptions(IReadOnlyList<Tensor> captions, long[] paddedLengths, ScalarType dtype, Device device)
     {
         using var scope = NewDisposeScope();
-        var embedded = cap_embedder.forward(cat(captions.Select(c => c.to(dtype, device)).ToArray(), 0)); // [ΣL, dim]
+        // The norm and the Linear one by one, so a LoRA on cap_embedder.1 sees the Linear's input.
+        var normed = ((nn.Module<Tensor, Tensor>)cap_embedder[0]).forward(cat(captions.Select(c => c.to(dtype, device)).ToArray(), 0));
+        var embedded = LinearAdapters.Forward((Linear)cap_embedder[1], normed);                  // [ΣL, dim]
         var perSample = embedded.split(captions.Select(c => c.shape[0]).ToArray(), 0);
         return perSample.Select((e, i) => AppendPadTokens(e, cap_pad_token, paddedLengths[i]).MoveToOuterDisposeScope()).ToArray();
     }
