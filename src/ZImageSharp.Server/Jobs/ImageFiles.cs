@@ -12,7 +12,7 @@ internal sealed class ImageFiles
 {
     public ImageFiles(IOptions<ZImageServerOptions> options)
     {
-        Folder = Path.Combine(options.Value.ResolvedDataDirectory, "images");
+        Folder = options.Value.ResolvedImagesDirectory;
         Directory.CreateDirectory(Folder);
     }
 
@@ -31,7 +31,8 @@ internal sealed class ImageFiles
                 png = PngEncoder.InsertText(png, ImageParameters.For(job.Request, image.Seed, image.Width, image.Height, modelName).ToPngText());
             var record = new JobImage(index, image.Seed, image.Width, image.Height, $"{job.Id}-{index}.png");
             string path = PathOf(record);
-            string temporary = path + ".tmp";
+            // Unique per writer: on a shared folder a worker whose lease expired may still be writing the same job.
+            string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
             await File.WriteAllBytesAsync(temporary, png, cancellationToken).ConfigureAwait(false);
             File.Move(temporary, path, overwrite: true);
             saved.Add(record);
