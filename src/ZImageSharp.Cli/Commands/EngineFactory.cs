@@ -23,6 +23,10 @@ internal static class EngineFactory
         RandomRealWeights = randomRealWeights || s.RandomWeights,
     };
 
+    /// <summary>An engine on the given device (zimage serve --devices makes one per entry).</summary>
+    public static ZImageEngine Create(EngineSettings s, string device) =>
+        ZImageEngine.Create(Options(s) with { Device = device }, s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null);
+
     /// <param name="firstRequest">What the weights are first placed for (generate knows its request).</param>
     public static ZImageEngine Create(EngineSettings s, bool randomRealWeights = false, GenerationRequest? firstRequest = null) =>
         ZImageEngine.Create(Options(s, randomRealWeights), s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null, firstRequest);

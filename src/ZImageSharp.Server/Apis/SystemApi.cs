@@ -45,7 +45,7 @@ internal static class SystemApi
         var report = system.Describe();
         return TypedResults.Ok(new SystemDto(report.Device, report.LibTorch, report.Gpus, report.Model, report.CurrentPlan,
             new QueueDto(jobs.QueueDepth, jobs.QueueCapacity, jobs.Running.Count, jobs.Workers),
-            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0"));
+            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0") { Fleet = jobs.Fleet });
     }
 }
 
@@ -77,4 +77,9 @@ internal sealed record SystemDto(
     ModelInfo Model,
     string? CurrentPlan,
     QueueDto Queue,
-    string ServerVersion);
+    string ServerVersion)
+{
+    /// <summary>With a shared store (docs/scale-out.md): every node online and its workers; absent otherwise.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<FleetNode>? Fleet { get; init; }
+}

@@ -185,8 +185,7 @@ internal sealed class PostgresJobStore : IJobStore
             SET state = 'running', attempt = j.attempt + 1, started_at = @at, worker = @worker,
                 lease_expires_at = now() + make_interval(secs => @lease), cancel_requested = FALSE
             FROM next WHERE j.seq = next.seq
-            RETURNING
-            """ + JobColumns,
+            """ + " RETURNING " + JobColumns,
             withImages: false,
             P("max", maxPixels), P("at", startedAt.ToUniversalTime()), P("worker", worker), P("lease", (double)leaseSeconds)).ConfigureAwait(false);
         return jobs.Count == 0 ? null : jobs[0];
