@@ -59,7 +59,8 @@ internal sealed class JobService(
         if (!dispatch.CanRun(request, plan))
         {
             metrics.Rejected("no_plan_fits");
-            throw Refused("no_plan_fits", plan.Fits ? FitsNoWorker(request, plan) : NoPlanFits(request, plan));
+            // On a shared store the fleet decides, not this node's own card (an API-only node has none).
+            throw Refused("no_plan_fits", dispatch.Fleet is not null ? FitsNoWorker(request, plan) : NoPlanFits(request, plan));
         }
 
         await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
