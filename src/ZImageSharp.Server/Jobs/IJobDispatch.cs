@@ -37,8 +37,9 @@ internal interface IJobDispatch
     Task<(JobRecord Job, bool Ended)?> CancelAsync(string id);
 
     /// <summary>An active job this node does not hold yet (submitted on another node): a local view that follows
-    /// the fleet's events, so that watchers here see it; null when there is no such thing (local dispatch).</summary>
-    ActiveJob? Attach(JobRecord record);
+    /// the fleet's events, so that watchers here see it; null when there is no such thing (local dispatch) or the job
+    /// ended meanwhile.</summary>
+    Task<ActiveJob?> AttachAsync(JobRecord record);
 
     /// <summary>Waits for the next job this worker can run and starts it; null when stopping.</summary>
     Task<WorkerLease?> NextAsync(WorkerSlot slot, CancellationToken stoppingToken);

@@ -128,9 +128,11 @@ internal sealed class JobService(
     {
         if (registry.TryGet(id, out var active)) return await ViewAsync(active).ConfigureAwait(false);
         var job = await store.GetAsync(id).ConfigureAwait(false) ?? throw new JobNotFoundException(id);
+        if (job.State.IsTerminal()) return new JobView(job, null, 0);
         // Active on another node: follow it from here, so that this node's watchers see its progress.
-        if (!job.State.IsTerminal() && dispatch.Attach(job) is { } attached) return await ViewAsync(attached).ConfigureAwait(false);
-        return new JobView(job, null, 0);
+        if (await dispatch.AttachAsync(job).ConfigureAwait(false) is { } attached) return await ViewAsync(attached).ConfigureAwait(false);
+        var latest = await store.GetAsync(id).ConfigureAwait(false) ?? throw new JobNotFoundException(id);
+        return new JobView(latest, null, 0);
     }
 
     public bool TryGetActive(string id, out ActiveJob job) => registry.TryGet(id, out job);

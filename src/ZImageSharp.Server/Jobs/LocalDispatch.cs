@@ -62,7 +62,7 @@ internal sealed class LocalDispatch(
         return (final, true);
     }
 
-    public ActiveJob? Attach(JobRecord record) => null;
+    public Task<ActiveJob?> AttachAsync(JobRecord record) => Task.FromResult<ActiveJob?>(null);
 
     public async Task<WorkerLease?> NextAsync(WorkerSlot slot, CancellationToken stoppingToken)
     {

@@ -134,7 +134,23 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         return null;
     }
 
-    public ActiveJob? Attach(JobRecord record) => _registry.GetOrAdd(record);
+    public async Task<ActiveJob?> AttachAsync(JobRecord record)
+    {
+        var job = _registry.GetOrAdd(record);
+        if (Followed(record.Id) is null) return job; // this node runs it: its own view is current
+        // Events that came between reading the record and listening on the view were not applied to it: now that it
+        // listens, read history once more, so that the view is never older than the job.
+        var latest = await _store.GetAsync(record.Id).ConfigureAwait(false);
+        if (latest is null || latest.State.IsTerminal())
+        {
+            _registry.Remove(record.Id);
+            job.End(latest ?? job.Record);
+            return null;
+        }
+        if (latest.State == JobState.Running && (job.Record.State != JobState.Running || job.Record.Attempt != latest.Attempt))
+            job.MarkRunning(latest.Attempt, latest.StartedAt ?? _time.GetUtcNow());
+        return job;
+    }
 
     public async Task<WorkerLease?> NextAsync(WorkerSlot slot, CancellationToken stoppingToken)
     {

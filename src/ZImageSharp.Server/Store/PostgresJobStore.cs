@@ -128,6 +128,22 @@ internal sealed class PostgresJobStore : IJobStore
         return (inserted, (int)waiting + 1);
     }
 
+    /// <summary>Copies a job from another history as it is (id, state, times, attempt, images); false when a job
+    /// with its id is here already, so a migration can run again.</summary>
+    public async Task<bool> TryImportAsync(JobRecord job)
+    {
+        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        await using (var exists = new NpgsqlCommand("SELECT count(*) FROM zimage_jobs WHERE id = @id", connection, transaction))
+        {
+            exists.Parameters.Add(P("id", job.Id));
+            if ((long)(await exists.ExecuteScalarAsync().ConfigureAwait(false))! > 0) return false;
+        }
+        await InsertAsync(connection, job, CancellationToken.None, transaction).ConfigureAwait(false);
+        await transaction.CommitAsync().ConfigureAwait(false);
+        return true;
+    }
+
     private static async Task<JobRecord> InsertAsync(NpgsqlConnection connection, JobRecord job, CancellationToken cancellationToken,
         NpgsqlTransaction? transaction = null)
     {

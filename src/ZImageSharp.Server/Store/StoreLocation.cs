@@ -7,7 +7,7 @@ namespace ZImageSharp.Server.Store;
 /// <summary>Turns <see cref="ZImageServerOptions.Store"/> into an Npgsql connection string: a
 /// <c>postgres://user:password@host:port/database?sslmode=require</c> URI (the form libpq and most hosting
 /// providers give) or Npgsql's own <c>Host=…;Database=…</c> form.</summary>
-internal static class StoreLocation
+public static class StoreLocation
 {
     public static bool IsPostgres(string store) =>
         store.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase)

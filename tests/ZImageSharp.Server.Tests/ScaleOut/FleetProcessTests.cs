@@ -34,10 +34,11 @@ public sealed partial class FleetProcessTests(ITestOutputHelper output)
     public async Task Three_processes_share_the_queue_and_a_worker_node_killed_mid_job_loses_nothing()
     {
         await using var db = await TestDatabase.CreateAsync();
-        string images = TempFolder.Create();
+        string root = TempFolder.Create();
+        string images = Path.Combine(root, "images");
         string[] Common(string node) =>
         [
-            "--store", db.Uri, "--images-dir", images, "--node-name", node, "--data-dir", Path.Combine(images, "..", $"data-{node}-{db.Name}"),
+            "--store", db.Uri, "--images-dir", images, "--node-name", node, "--data-dir", Path.Combine(root, $"data-{node}"),
             "--queue", "200", "--ZImage:Server:LeaseSeconds=3", "--ZImage:Server:ShutdownGraceSeconds=1",
         ];
         var clock = Stopwatch.StartNew();
@@ -156,14 +157,12 @@ public sealed partial class FleetProcessTests(ITestOutputHelper output)
         catch
         {
             foreach (var (node, name) in nodes.Zip(new[] { "api", "w1", "w2" }))
-                File.WriteAllText(Path.Combine(Path.GetTempPath(), $"zimage-fleet-{name}.log"), node.Output); // DEBUG
-            foreach (var (node, name) in nodes.Zip(new[] { "api", "w1", "w2" }))
                 output.WriteLine($"--- {name} ---\n{string.Join('\n', node.Output.Split('\n').TakeLast(60))}");
             throw;
         }
         finally
         {
-            TempFolder.Delete(images);
+            TempFolder.Delete(root);
         }
     }
 
