@@ -253,7 +253,12 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
                 _listening.TrySetResult();
                 Pulse(); // after a reconnect, look for what arrived meanwhile
                 while (!stop.IsCancellationRequested)
-                    await connection.WaitAsync(stop).ConfigureAwait(false);
+                {
+                    // A connection that died quietly (a cut network) would wait forever: a quiet spell gets a ping.
+                    if (await connection.WaitAsync(TimeSpan.FromSeconds(15), stop).ConfigureAwait(false)) continue;
+                    await using var ping = new NpgsqlCommand("SELECT 1", connection);
+                    await ping.ExecuteNonQueryAsync(stop).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
