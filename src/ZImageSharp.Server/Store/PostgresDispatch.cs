@@ -280,6 +280,8 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         switch (e.Kind)
         {
             case FleetEvent.Queued:
+                // A job another node re-queued at its shutdown: the views here wait again, until the next claim.
+                if (id is not null && Followed(id) is { Record.State: JobState.Running } requeued) requeued.MarkQueued();
                 Pulse();
                 break;
             case FleetEvent.Cancel when id is not null:

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using System.Text.RegularExpressions;
 using Npgsql;
 using ZImageSharp.Server.Hosting;
 
@@ -68,8 +69,10 @@ public static class StoreLocation
     /// <summary>The store as it may be logged or shown: without its password.</summary>
     public static string Redact(string store)
     {
-        if (store.Contains("://") && Uri.TryCreate(store, UriKind.Absolute, out var uri))
-            return $"{uri.Scheme}://{(uri.UserInfo.Length > 0 ? uri.UserInfo.Split(':')[0] + "@" : "")}{uri.Host}{(uri.IsDefaultPort ? "" : $":{uri.Port}")}{uri.AbsolutePath}";
+        if (store.Contains("://"))
+            return Uri.TryCreate(store, UriKind.Absolute, out var uri)
+                ? $"{uri.Scheme}://{(uri.UserInfo.Length > 0 ? uri.UserInfo.Split(':')[0] + "@" : "")}{uri.Host}{(uri.IsDefaultPort ? "" : $":{uri.Port}")}{uri.AbsolutePath}"
+                : Regex.Replace(store, "://([^:@/]*):[^@]*@", "://$1@"); // unparseable: shown as given, less its password
         try
         {
             var builder = new NpgsqlConnectionStringBuilder(store);
