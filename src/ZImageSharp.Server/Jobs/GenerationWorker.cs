@@ -211,6 +211,13 @@ internal sealed class GenerationWorker(
     private async Task EndAsync(WorkerSlot slot, ActiveJob job, string? outcome, TimeSpan ran)
     {
         var final = await store.GetAsync(job.Id).ConfigureAwait(false) ?? job.Record;
+        if (outcome is null && !final.State.IsTerminal() && dispatch.Fleet is not null)
+        {
+            // Fenced out: another worker owns the job now. This node's view stays, following that worker's events.
+            Log.LeaseLost(logger, job.Id, slot.Name, "done");
+            metrics.WorkerEnded(slot, "lease_lost", ran);
+            return;
+        }
         if (outcome is null) Log.StaleFinish(logger, job.Id, final.State.ToWire());
         else metrics.Ended(outcome, ran, time.GetUtcNow() - final.CreatedAt);
         metrics.WorkerEnded(slot, outcome ?? "stale", ran);

@@ -28,7 +28,7 @@ public sealed class InProcessNode : IAsyncDisposable
     public HttpClient Http { get; }
 
     public static async Task<InProcessNode> StartAsync(TestDatabase db, string name, int workers, string images,
-        FakeImageGenerator? generator = null, int maxSide = 2048)
+        FakeImageGenerator? generator = null, int maxSide = 2048, int leaseSeconds = 3)
     {
         generator ??= new FakeImageGenerator();
         string folder = TempFolder.Create();
@@ -43,7 +43,7 @@ public sealed class InProcessNode : IAsyncDisposable
                 options.Store = db.Uri;
                 options.NodeName = name;
                 options.GpuCount = workers;
-                options.LeaseSeconds = 3;
+                options.LeaseSeconds = leaseSeconds;
                 options.ShutdownGraceSeconds = 1;
                 options.QueueCapacity = 200;
             });
