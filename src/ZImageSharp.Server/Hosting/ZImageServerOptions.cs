@@ -33,6 +33,26 @@ public sealed class ZImageServerOptions
     /// store, every node must see the same folder (an NFS or SMB mount, for example).</summary>
     public string? ImagesDirectory { get; set; }
 
+    /// <summary>Images in an S3-compatible store (AWS S3, MinIO, …) instead of a shared folder: the bucket. With it,
+    /// <see cref="ImagesDirectory"/> only caches what this node serves. Set <see cref="S3Endpoint"/> too.</summary>
+    public string? S3Bucket { get; set; }
+
+    /// <summary>The store's address, e.g. <c>http://minio.lan:9000</c> or <c>https://s3.eu-west-1.amazonaws.com</c>;
+    /// objects are addressed path-style ({endpoint}/{bucket}/{key}).</summary>
+    public string? S3Endpoint { get; set; }
+
+    /// <summary>Prepended to every object key, e.g. <c>zimage/</c>. Default none.</summary>
+    public string S3Prefix { get; set; } = "";
+
+    /// <summary>The signing region. Default <c>us-east-1</c> (what MinIO expects unless configured otherwise).</summary>
+    public string S3Region { get; set; } = "us-east-1";
+
+    /// <summary>Access key; default the AWS_ACCESS_KEY_ID environment variable.</summary>
+    public string? S3AccessKey { get; set; }
+
+    /// <summary>Secret key; default the AWS_SECRET_ACCESS_KEY environment variable (prefer it to a command line).</summary>
+    public string? S3SecretKey { get; set; }
+
     /// <summary>This process's name in the fleet (workers are NODE/0, NODE/1, …). Default: machine name and process id.</summary>
     public string? NodeName { get; set; }
 
@@ -85,6 +105,10 @@ public sealed class ZImageServerOptions
     internal string ResolvedImagesDirectory => Path.GetFullPath(ImagesDirectory ?? Path.Combine(DataDirectory, "images"));
 
     internal string ResolvedNodeName => string.IsNullOrWhiteSpace(NodeName) ? $"{Environment.MachineName}-{Environment.ProcessId}" : NodeName;
+
+    internal string? ResolvedS3AccessKey => S3AccessKey ?? Environment.GetEnvironmentVariable("AWS_ACCESS_KEY_ID");
+
+    internal string? ResolvedS3SecretKey => S3SecretKey ?? Environment.GetEnvironmentVariable("AWS_SECRET_ACCESS_KEY");
 
     internal bool IsSharedStore => !string.Equals(Store, "sqlite", StringComparison.OrdinalIgnoreCase);
 }

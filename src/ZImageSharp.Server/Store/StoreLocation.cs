@@ -118,6 +118,13 @@ internal sealed class StoreOptionsValidator : IValidateOptions<ZImageServerOptio
         else if (options.GpuCount == 0)
             errors.Add($"{section}:GpuCount is 0 (an API-only node), which needs a shared store ({section}:Store=postgres://…, " +
                        "zimage serve --store): with SQLite no worker would ever run its jobs.");
+        if (!string.IsNullOrWhiteSpace(options.S3Bucket))
+        {
+            if (!Uri.TryCreate(options.S3Endpoint, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
+                errors.Add($"{section}:S3Endpoint must be the S3-compatible store's http(s) address (http://minio.lan:9000) when S3Bucket is set.");
+            if (string.IsNullOrEmpty(options.ResolvedS3AccessKey) || string.IsNullOrEmpty(options.ResolvedS3SecretKey))
+                errors.Add($"{section}:S3Bucket needs credentials: {section}:S3AccessKey and :S3SecretKey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.");
+        }
         if (options.NodeName is { } node && (node.Length > 100 || node.Any(char.IsControl) || node.Contains('/')))
             errors.Add($"{section}:NodeName must be at most 100 characters, without '/' or control characters.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

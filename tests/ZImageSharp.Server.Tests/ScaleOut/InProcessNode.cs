@@ -28,7 +28,8 @@ public sealed class InProcessNode : IAsyncDisposable
     public HttpClient Http { get; }
 
     public static async Task<InProcessNode> StartAsync(TestDatabase db, string name, int workers, string images,
-        FakeImageGenerator? generator = null, int maxSide = 2048, int leaseSeconds = 3)
+        FakeImageGenerator? generator = null, int maxSide = 2048, int leaseSeconds = 3,
+        Action<ZImageServerOptions>? configure = null)
     {
         generator ??= new FakeImageGenerator();
         string folder = TempFolder.Create();
@@ -46,6 +47,7 @@ public sealed class InProcessNode : IAsyncDisposable
                 options.LeaseSeconds = leaseSeconds;
                 options.ShutdownGraceSeconds = 1;
                 options.QueueCapacity = 200;
+                configure?.Invoke(options);
             });
         });
         await app.StartAsync();
