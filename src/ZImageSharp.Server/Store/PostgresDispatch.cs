@@ -20,6 +20,9 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
     private static readonly TimeSpan UpkeepInterval = TimeSpan.FromSeconds(1);
     // A worker also looks for work this often with no wake-up at all (a missed NOTIFY, a lease that ran out).
     private static readonly TimeSpan ClaimPoll = TimeSpan.FromSeconds(3);
+    // A followed job seen ended in history waits this long for its runner's own events before the upkeep ends it.
+    private const double EndGraceSeconds = 3;
+    private const int MaxBatch = 200;
 
     private readonly PostgresJobStore _store;
     private readonly JobRegistry _registry;
@@ -205,20 +208,24 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
 
     private void Pulse() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
-    // One connection, one NOTIFY at a time: a node's events reach the others in the order it sent them.
+    // One connection, one batch at a time: a node's events reach the others in the order it sent them. Whatever
+    // queued up while a batch was on the wire goes in the next one, so a busy node does not fall behind its events.
     private async Task PublishAsync(CancellationToken stop)
     {
         NpgsqlConnection? connection = null;
+        var batch = new List<string>();
         try
         {
-            await foreach (string payload in _outgoing.Reader.ReadAllAsync(stop).ConfigureAwait(false))
+            while (await _outgoing.Reader.WaitToReadAsync(stop).ConfigureAwait(false))
             {
+                batch.Clear();
+                while (batch.Count < MaxBatch && _outgoing.Reader.TryRead(out string? payload)) batch.Add(payload);
                 for (int attempt = 0; attempt < 2; attempt++)
                 {
                     try
                     {
                         connection ??= await _store.DataSource.OpenConnectionAsync(stop).ConfigureAwait(false);
-                        await _store.NotifyAsync(connection, payload).ConfigureAwait(false);
+                        await _store.NotifyAsync(connection, batch).ConfigureAwait(false);
                         break;
                     }
                     catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
@@ -361,7 +368,7 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         foreach (string id in await _store.ReapCancelledAsync().ConfigureAwait(false))
             Publish(new FleetEvent { Node = _node, Kind = FleetEvent.Ended, Id = id });
         var followed = _registry.All.Select(j => j.Id).Where(id => !_runningHere.ContainsKey(id)).ToArray();
-        var ended = await _store.EndedAmongAsync(followed).ConfigureAwait(false);
+        var ended = await _store.EndedAmongAsync(followed, EndGraceSeconds).ConfigureAwait(false);
         if (ended.Count > 0) await EndFollowedAsync(ended).ConfigureAwait(false);
         Pulse(); // leases may have run out since the last look
     }

@@ -260,23 +260,35 @@ internal sealed class PostgresJobStore : IJobStore
         return (int)(long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
     }
 
-    /// <summary>Of the given ids, those whose jobs ended or no longer exist.</summary>
-    public async Task<IReadOnlyList<string>> EndedAmongAsync(IReadOnlyCollection<string> ids)
+    /// <summary>Of the given ids, those whose jobs ended more than <paramref name="graceSeconds"/> ago, or no longer
+    /// exist. The grace lets the runner's own events (the steps, then the end) arrive first.</summary>
+    public async Task<IReadOnlyList<string>> EndedAmongAsync(IReadOnlyCollection<string> ids, double graceSeconds)
     {
         if (ids.Count == 0) return [];
-        await using var command = _source.CreateCommand("SELECT id FROM zimage_jobs WHERE id = ANY(@ids) AND state IN ('queued', 'running')");
+        await using var command = _source.CreateCommand("""
+            SELECT id FROM zimage_jobs
+            WHERE id = ANY(@ids) AND (state IN ('queued', 'running') OR finished_at > now() - make_interval(secs => @grace))
+            """);
         command.Parameters.Add(P("ids", ids.ToArray()));
+        command.Parameters.Add(P("grace", graceSeconds));
         var active = new HashSet<string>(StringComparer.Ordinal);
         await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
         while (await reader.ReadAsync().ConfigureAwait(false)) active.Add(reader.GetString(0));
         return ids.Where(id => !active.Contains(id)).ToArray();
     }
 
-    public async Task NotifyAsync(NpgsqlConnection connection, string payload)
+    /// <summary>Sends the payloads in order, in one round trip (and one transaction, so PostgreSQL delivers them
+    /// together, in this order).</summary>
+    public async Task NotifyAsync(NpgsqlConnection connection, IReadOnlyList<string> payloads)
     {
-        await using var command = new NpgsqlCommand($"SELECT pg_notify('{Channel}', @payload)", connection);
-        command.Parameters.Add(P("payload", payload));
-        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection);
+        foreach (string payload in payloads)
+        {
+            var command = new NpgsqlBatchCommand($"SELECT pg_notify('{Channel}', $1)");
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = payload });
+            batch.BatchCommands.Add(command);
+        }
+        await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
     }
 
     /// <summary>Says this node is alive, with its workers as they are now.</summary>
