@@ -49,8 +49,11 @@ public sealed class TestDatabase : IAsyncDisposable
         {
             Skip.If(true, $"The PostgreSQL at {StoreLocation.Redact(server!)} does not answer ({e.Message}); run scripts/install-postgres.sh.");
         }
-        var builder = new UriBuilder(server!) { Path = "/" + name };
-        return new TestDatabase(admin, name, builder.Uri.ToString());
+        // The same server, this database, in the form it was given (a postgres:// URI or Npgsql's Host=… form).
+        string store = server!.Contains("://")
+            ? new UriBuilder(server) { Path = "/" + name }.Uri.ToString()
+            : new NpgsqlConnectionStringBuilder(admin) { Database = name }.ConnectionString;
+        return new TestDatabase(admin, name, store);
     }
 
     public async Task<T> ScalarAsync<T>(string sql)
