@@ -33,6 +33,12 @@ internal static class Program
             Add<PlanCommand>(config, commands, "plan", "Print the memory plan for a request on this card, or on --vram-budget, without loading weights.");
             Add<DoctorCommand>(config, commands, "doctor", "Report the device, driver, libtorch, other processes' memory and what runs here.");
             Add<ParityCommand>(config, commands, "parity", "Check the model against the reference fixtures on a device and dtype.");
+            config.AddBranch("store", store =>
+            {
+                store.SetDescription("Manage the job store (docs/scale-out.md).");
+                store.AddCommand<StoreMigrateCommand>("migrate")
+                    .WithDescription("Copy a SQLite history (history.db) into a PostgreSQL store shared by many servers.");
+            });
             config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception));
         });
         // Before Spectre binds anything: it would run `--widht 64` with the default width (see CommandLineCheck).

@@ -26,6 +26,10 @@ internal static class EngineFactory
         LoraFolder = s.LoraDir,
     };
 
+    /// <summary>An engine on the given device (zimage serve --devices makes one per entry).</summary>
+    public static ZImageEngine Create(EngineSettings s, string device) =>
+        ZImageEngine.Create(Options(s) with { Device = device }, s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null);
+
     /// <param name="firstRequest">What the weights are first placed for (generate knows its request).</param>
     /// <param name="speed">Speeds to plan with instead of the chosen profile (bench --calibrate, which is about to
     /// replace this card's profile and must run even when the old one is unreadable).</param>

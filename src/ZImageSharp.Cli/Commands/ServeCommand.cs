@@ -44,8 +44,40 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         public string? DataDirectory { get; init; }
 
         [CommandOption("--queue <N>")]
-        [Description("Jobs that may wait before new ones get 429 (default 16).")]
+        [Description("Jobs that may wait before new ones get 429 (default 16; with --store postgres://… the whole fleet's queue).")]
         public int? QueueCapacity { get; init; }
+
+        [CommandOption("--store <STORE>")]
+        [Description("Queue and history: sqlite (default, in --data-dir, one process) or postgres://user:password@host:5432/db, " +
+                     "shared by any number of zimage serve processes on any number of machines (docs/scale-out.md).")]
+        public string? Store { get; init; }
+
+        [CommandOption("--devices <LIST>")]
+        [Description("One worker per entry, each its own engine, device thread and plan: cuda:0,cuda:1 (or cpu,cpu). " +
+                     "none: an API-only node (needs --store postgres://…), whose jobs run on the fleet's workers. Default: --device.")]
+        public string? Devices { get; init; }
+
+        [CommandOption("--images-dir <DIR>")]
+        [Description("Where finished images go (default images/ in --data-dir); with a shared store, a folder every node mounts.")]
+        public string? ImagesDirectory { get; init; }
+
+        [CommandOption("--node-name <NAME>")]
+        [Description("This process's name in the fleet (default: host name and process id).")]
+        public string? NodeName { get; init; }
+
+        /// <summary>The --devices entries; empty for an API-only node; null when --devices is not given.</summary>
+        public IReadOnlyList<string>? DeviceList => Devices is null ? null
+            : Devices.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? []
+            : Devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+        public override ValidationResult Validate()
+        {
+            if (Devices is not null && DeviceList is { Count: 0 } && !Devices.Trim().Equals("none", StringComparison.OrdinalIgnoreCase))
+                return ValidationResult.Error("--devices: give a comma-separated list (cuda:0,cuda:1 or cpu,cpu), or none for an API-only node.");
+            if (DeviceList is { Count: > 64 })
+                return ValidationResult.Error("--devices: at most 64 devices per process.");
+            return base.Validate();
+        }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -53,6 +85,11 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         var args = new List<string> { "--urls", settings.Urls };
         if (settings.DataDirectory is { } dir) args.AddRange(["--ZImage:Server:DataDirectory", dir]);
         if (settings.QueueCapacity is { } queue) args.AddRange(["--ZImage:Server:QueueCapacity", queue.ToString()]);
+        if (settings.Store is { } store) args.AddRange(["--ZImage:Server:Store", store]);
+        if (settings.ImagesDirectory is { } images) args.AddRange(["--ZImage:Server:ImagesDirectory", images]);
+        if (settings.NodeName is { } node) args.AddRange(["--ZImage:Server:NodeName", node]);
+        var devices = settings.DeviceList;
+        if (devices is not null) args.AddRange(["--ZImage:Server:GpuCount", devices.Count.ToString()]);
         args.AddRange(context.Remaining.Raw);
 
         // Added to the options, not passed as arguments: an array in appsettings.json would share their indexes.
@@ -77,22 +114,37 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         if (settings.InsecureNoAuth)
             AnsiConsole.MarkupLine("[red bold]warning:[/] [red]--insecure-no-auth: without API keys, anyone who can reach this server may generate, cancel and delete.[/]");
 
-        using var engine = EngineFactory.Create(settings);
-        if (engine.Model.IsDemo)
-            AnsiConsole.MarkupLineInterpolated($"[yellow]demo model:[/] {engine.Model.Description}");
-        AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; listening on {settings.Urls}[/]");
-
-        var app = ZImageServerHost.Build([.. args], services =>
+        // One engine per device: each worker has its own device thread and plans for its own card. An API-only node
+        // still builds one on the CPU, for the model's limits and /api/plan; it never runs a job.
+        var engines = new List<ZImageSharp.Engine.ZImageEngine>();
+        try
         {
-            services.AddSingleton<IImageGenerator>(engine);
-            services.AddSingleton<IGenerationPlanner>(engine);
-            services.AddSingleton<ILoraCatalog>(engine);
-            services.AddSingleton<ISystemInfo>(engine);
-            Security(services);
-        });
-        app.StartAsync(cancellationToken).GetAwaiter().GetResult();
-        app.WaitForShutdownAsync(cancellationToken).GetAwaiter().GetResult();
-        app.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        return 0;
+            if (devices is null) engines.Add(EngineFactory.Create(settings));
+            else if (devices.Count == 0) engines.Add(EngineFactory.Create(settings, "cpu"));
+            else foreach (string device in devices) engines.Add(EngineFactory.Create(settings, device));
+            var engine = engines[0];
+            if (engine.Model.IsDemo)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]demo model:[/] {engine.Model.Description}");
+            string where = devices is { Count: 0 } ? "API-only node (no workers)"
+                : string.Join(", ", engines.Select((e, i) => $"worker {i}: {e.Device.Description}"));
+            AnsiConsole.MarkupLineInterpolated($"[grey]{where}; listening on {settings.Urls}[/]");
+
+            var app = ZImageServerHost.Build([.. args], services =>
+            {
+                foreach (var each in engines) services.AddSingleton<IImageGenerator>(each);
+                services.AddSingleton<IGenerationPlanner>(engine);
+                services.AddSingleton<ILoraCatalog>(engine);
+                services.AddSingleton<ISystemInfo>(engine);
+                Security(services);
+            });
+            app.StartAsync(cancellationToken).GetAwaiter().GetResult();
+            app.WaitForShutdownAsync(cancellationToken).GetAwaiter().GetResult();
+            app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            return 0;
+        }
+        finally
+        {
+            foreach (var each in engines) each.Dispose();
+        }
     }
 }

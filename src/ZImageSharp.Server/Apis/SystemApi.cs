@@ -50,7 +50,7 @@ internal static class SystemApi
         var report = system.Describe();
         return TypedResults.Ok(new SystemDto(report.Device, report.LibTorch, report.Gpus, report.Model, report.CurrentPlan,
             new QueueDto(jobs.QueueDepth, jobs.QueueCapacity, jobs.Running.Count, jobs.Workers),
-            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0", report.SpeedProfile));
+            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0", report.SpeedProfile) { Fleet = jobs.Fleet });
     }
 }
 
@@ -84,4 +84,9 @@ internal sealed record SystemDto(
     string? CurrentPlan,
     QueueDto Queue,
     string ServerVersion,
-    string? SpeedProfile);
+    string? SpeedProfile)
+{
+    /// <summary>With a shared store (docs/scale-out.md): every node online and its workers; absent otherwise.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<FleetNode>? Fleet { get; init; }
+}

@@ -57,4 +57,23 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Information, "API keys required: {Full} with full access, {Read} read-only")]
     public static partial void KeysRequired(ILogger logger, int full, int read);
+
+    // 40 and up: the shared store (PostgreSQL) and the fleet.
+    [LoggerMessage(40, LogLevel.Warning, "Worker {Worker} could not claim a job: {Reason}; retrying")]
+    public static partial void ClaimFailed(ILogger logger, string worker, string reason);
+
+    [LoggerMessage(41, LogLevel.Warning, "Job {JobId} lost its lease on worker {Worker} in phase {Phase}; another worker may run it, this run stops without writing")]
+    public static partial void LeaseLost(ILogger logger, string jobId, string worker, string phase);
+
+    [LoggerMessage(42, LogLevel.Information, "Joined the fleet on {Store} as node {Node} with {Workers} worker(s)")]
+    public static partial void JoinedFleet(ILogger logger, string store, string node, int workers);
+
+    [LoggerMessage(43, LogLevel.Warning, "The shared store's notifications stopped ({Reason}); reconnecting")]
+    public static partial void ListenerLost(ILogger logger, string reason);
+
+    [LoggerMessage(44, LogLevel.Information, "Worker {Worker} claimed job {JobId} (attempt {Attempt})")]
+    public static partial void Claimed(ILogger logger, string worker, string jobId, int attempt);
+
+    [LoggerMessage(45, LogLevel.Warning, "Fleet upkeep failed: {Reason}")]
+    public static partial void UpkeepFailed(ILogger logger, string reason);
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Prometheus;
 using ZImageSharp.Contracts;
 using ZImageSharp.Server.Jobs;
@@ -19,18 +20,30 @@ internal sealed class ServerMetrics
     private readonly Counter _oomRecoveries;
     private readonly Counter _jobsEnded;
     private readonly Counter _rejected;
+    private readonly Gauge _workerBusy;
+    private readonly Counter _workerJobs;
+    private readonly Histogram _workerDuration;
+    private readonly Gauge _fleetWorkers;
     private readonly Lock _averageGate = new();
     private double _averageRunSeconds = double.NaN;
 
-    public ServerMetrics(JobQueue queue, JobRegistry registry)
+    // The dispatch is resolved when scraped: it records its own outcomes here, so it cannot be a constructor argument.
+    public ServerMetrics(IServiceProvider services, JobRegistry registry)
     {
         Registry = Metrics.NewCustomRegistry();
         var factory = Metrics.WithCustomRegistry(Registry);
-        _queueDepth = factory.CreateGauge("zimage_queue_depth", "Jobs waiting for a worker.");
-        _running = factory.CreateGauge("zimage_jobs_running", "Jobs running on a worker now.");
+        _queueDepth = factory.CreateGauge("zimage_queue_depth", "Jobs waiting for a worker (on a shared store: the whole fleet's queue).");
+        _running = factory.CreateGauge("zimage_jobs_running", "Jobs running on a worker now (known to this node).");
+        _fleetWorkers = factory.CreateGauge("zimage_fleet_workers", "Workers online that take jobs from this node's queue (this node's own without a shared store).");
+        _workerBusy = factory.CreateGauge("zimage_worker_busy", "1 while the worker runs a job, by worker (node/index) and device.", "worker", "device");
+        _workerJobs = factory.CreateCounter("zimage_worker_jobs_total", "Jobs a worker of this node ended, by worker and outcome.", "worker", "outcome");
+        _workerDuration = factory.CreateHistogram("zimage_worker_job_duration_seconds", "Time jobs ran on each worker of this node.",
+            new HistogramConfiguration { LabelNames = ["worker"], Buckets = Histogram.ExponentialBuckets(0.01, 2, 17) });
         Registry.AddBeforeCollectCallback(() =>
         {
-            _queueDepth.Set(queue.Count);
+            var dispatch = services.GetRequiredService<IJobDispatch>();
+            _queueDepth.Set(dispatch.QueueDepth);
+            _fleetWorkers.Set(dispatch.Workers);
             _running.Set(registry.Running.Count);
         });
         var seconds = Histogram.ExponentialBuckets(0.01, 2, 17); // 10 ms … 11 min
@@ -54,6 +67,21 @@ internal sealed class ServerMetrics
     public double AverageRunSeconds
     {
         get { lock (_averageGate) return _averageRunSeconds; }
+    }
+
+    /// <summary>Makes a worker's series appear (at zero) before its first job.</summary>
+    public void WorkerOnline(WorkerSlot slot)
+    {
+        _workerBusy.WithLabels(slot.Name, slot.Device).Set(0);
+        _workerDuration.WithLabels(slot.Name);
+    }
+
+    public void WorkerBusy(WorkerSlot slot, bool busy) => _workerBusy.WithLabels(slot.Name, slot.Device).Set(busy ? 1 : 0);
+
+    public void WorkerEnded(WorkerSlot slot, string outcome, TimeSpan ran)
+    {
+        _workerJobs.WithLabels(slot.Name, outcome).Inc();
+        _workerDuration.WithLabels(slot.Name).Observe(Math.Max(0, ran.TotalSeconds));
     }
 
     public void Rejected(string reason) => _rejected.WithLabels(reason).Inc();

@@ -6,7 +6,7 @@ namespace ZImageSharp.Server.Hosting;
 
 /// <summary>Ready = history answers, the workers are taking jobs, and the server is not shutting down.
 /// (Liveness has no checks: a process that can answer is alive.)</summary>
-internal sealed class ReadinessHealthCheck(JobStore store, GenerationWorker worker, IHostApplicationLifetime lifetime) : IHealthCheck
+internal sealed class ReadinessHealthCheck(IJobStore store, GenerationWorker worker, IHostApplicationLifetime lifetime) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

@@ -16,6 +16,7 @@ using ZImageSharp.Server.Diagnostics;
 using ZImageSharp.Server.Http;
 using ZImageSharp.Server.Jobs;
 using ZImageSharp.Server.Security;
+using ZImageSharp.Server.Store;
 
 namespace ZImageSharp.Server.Hosting;
 
@@ -52,8 +53,22 @@ public static class ZImageServerExtensions
         });
 
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(provider => JobStore.Open(
-            Path.Combine(provider.GetRequiredService<IOptions<ZImageServerOptions>>().Value.ResolvedDataDirectory, "history.db")));
+        services.AddSingleton<IValidateOptions<ZImageServerOptions>, StoreOptionsValidator>();
+        // The store is chosen when first resolved, from the options as bound and post-configured: SQLite in the data
+        // folder with an in-memory queue (one process), or PostgreSQL shared by the fleet.
+        services.AddSingleton(provider => PostgresJobStore.Open(StoreLocation.ToConnectionString(
+            provider.GetRequiredService<IOptions<ZImageServerOptions>>().Value.Store)));
+        services.AddSingleton<IJobStore>(provider =>
+        {
+            var server = provider.GetRequiredService<IOptions<ZImageServerOptions>>().Value;
+            return server.IsSharedStore
+                ? provider.GetRequiredService<PostgresJobStore>()
+                : JobStore.Open(Path.Combine(server.ResolvedDataDirectory, "history.db"));
+        });
+        services.AddSingleton<IJobDispatch>(provider =>
+            provider.GetRequiredService<IOptions<ZImageServerOptions>>().Value.IsSharedStore
+                ? ActivatorUtilities.CreateInstance<PostgresDispatch>(provider)
+                : ActivatorUtilities.CreateInstance<LocalDispatch>(provider));
         services.AddSingleton<JobQueue>();
         services.AddSingleton<JobRegistry>();
         services.AddSingleton<ImageFiles>();

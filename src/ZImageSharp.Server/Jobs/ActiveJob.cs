@@ -84,6 +84,19 @@ internal sealed class ActiveJob
         Publish(new JobEvent.StateChanged(record));
     }
 
+    /// <summary>Back to waiting: on a shared store, the node that ran it shut down and re-queued it.</summary>
+    public void MarkQueued()
+    {
+        JobRecord record;
+        lock (_gate)
+        {
+            if (_ended) return;
+            _record = record = _record with { State = JobState.Queued, StartedAt = null };
+            _progress = null;
+        }
+        Publish(new JobEvent.StateChanged(record));
+    }
+
     public void Report(ProgressSnapshot progress)
     {
         JobRecord record;

@@ -15,6 +15,11 @@ internal sealed class JobRegistry
         return job;
     }
 
+    /// <summary>The job's entry, added when absent (a job this node follows or claims after another node submitted it).</summary>
+    public ActiveJob GetOrAdd(JobRecord record) => _jobs.GetOrAdd(record.Id, _ => new ActiveJob(record));
+
+    public IReadOnlyList<ActiveJob> All => _jobs.Values.ToArray();
+
     public bool TryGet(string id, out ActiveJob job) => _jobs.TryGetValue(id, out job!);
 
     public void Remove(string id) => _jobs.TryRemove(id, out _);

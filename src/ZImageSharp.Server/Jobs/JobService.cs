@@ -9,8 +9,8 @@ namespace ZImageSharp.Server.Jobs;
 
 /// <summary>Admission, cancellation, history and waiting: everything the APIs do with jobs. Workers run them.</summary>
 internal sealed class JobService(
-    JobStore store,
-    JobQueue queue,
+    IJobStore store,
+    IJobDispatch dispatch,
     JobRegistry registry,
     ImageFiles files,
     IImageGenerator generator,
@@ -27,11 +27,14 @@ internal sealed class JobService(
 
     public ModelInfo Model => generator.Model;
 
-    public int QueueDepth => queue.Count;
+    public int QueueDepth => dispatch.QueueDepth;
 
     public int QueueCapacity => options.Value.QueueCapacity;
 
-    public int Workers => options.Value.GpuCount;
+    public int Workers => dispatch.Workers;
+
+    /// <summary>The nodes sharing the queue, null without a shared store.</summary>
+    public IReadOnlyList<FleetNode>? Fleet => dispatch.Fleet;
 
     public IReadOnlyList<ActiveJob> Running => registry.Running;
 
@@ -53,29 +56,30 @@ internal sealed class JobService(
         request = request with { Seed = request.Seed ?? Random.Shared.NextInt64(0, 1L << 32) };
 
         var plan = planner.Plan(request);
-        if (!plan.Fits)
+        if (!dispatch.CanRun(request, plan))
         {
             metrics.Rejected("no_plan_fits");
-            throw Refused("no_plan_fits", NoPlanFits(request, plan));
+            // On a shared store the fleet decides, not this node's own card (an API-only node has none).
+            throw Refused("no_plan_fits", dispatch.Fleet is not null ? FitsNoWorker(request, plan) : NoPlanFits(request, plan));
         }
 
         await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (queue.Count >= options.Value.QueueCapacity)
-            {
-                metrics.Rejected("queue_full");
-                throw Refused("queue_full", new QueueFullException(options.Value.QueueCapacity, RetryAfterSeconds(plan)));
-            }
-            var record = await store.InsertAsync(new JobRecord
+            // On a shared store the count is the fleet's, taken under a lock that every node's admission takes.
+            var admitted = await dispatch.AdmitAsync(new JobRecord
             {
                 Id = Guid.CreateVersion7().ToString("N"),
                 Request = request,
                 Source = source,
                 CreatedAt = time.GetUtcNow(),
-            }, CancellationToken.None).ConfigureAwait(false);
-            var job = registry.Add(record);
-            int position = queue.Enqueue(record.Id);
+            }, options.Value.QueueCapacity).ConfigureAwait(false);
+            if (admitted is not var (job, position))
+            {
+                metrics.Rejected("queue_full");
+                throw Refused("queue_full", new QueueFullException(options.Value.QueueCapacity, RetryAfterSeconds(plan)));
+            }
+            var record = job.Record;
             Log.JobQueued(logger, record.Id, source.ToString(), request.Width, request.Height, request.Steps, request.Count, position);
             return (job, position);
         }
@@ -95,19 +99,10 @@ internal sealed class JobService(
     /// <summary>Removes a queued job at once (true), or asks a running one to stop between steps (false).</summary>
     public async Task<(JobRecord Job, bool Ended)> CancelAsync(string id)
     {
-        if (registry.TryGet(id, out var active))
+        if (await dispatch.CancelAsync(id).ConfigureAwait(false) is { } cancelled)
         {
-            active.UserCancel.Cancel();
-            if (queue.TryRemove(id))
-            {
-                await store.TryCancelQueuedAsync(id, time.GetUtcNow()).ConfigureAwait(false);
-                var final = await store.GetAsync(id).ConfigureAwait(false) ?? active.Record with { State = JobState.Cancelled };
-                registry.Remove(id);
-                active.End(final);
-                metrics.Ended("cancelled", TimeSpan.Zero, time.GetUtcNow() - final.CreatedAt);
-                return (final, true);
-            }
-            return (active.Record, false);
+            if (cancelled.Ended) metrics.Ended("cancelled", TimeSpan.Zero, time.GetUtcNow() - cancelled.Job.CreatedAt);
+            return cancelled;
         }
         var job = await store.GetAsync(id).ConfigureAwait(false) ?? throw new JobNotFoundException(id);
         if (job.State == JobState.Cancelled) return (job, true);
@@ -121,6 +116,8 @@ internal sealed class JobService(
         foreach (var job in registry.Running.Where(j => j.Record.Source == source))
         {
             job.UserCancel.Cancel();
+            // On a shared store the job may run on another node: the cancel request travels through the store.
+            if (dispatch.Fleet is not null) _ = dispatch.CancelAsync(job.Id);
             count++;
         }
         return count;
@@ -129,13 +126,13 @@ internal sealed class JobService(
     /// <summary>The job as it is now: live for queued and running jobs, from history otherwise.</summary>
     public async Task<JobView> GetAsync(string id)
     {
-        if (registry.TryGet(id, out var active))
-        {
-            var record = active.Record;
-            return new JobView(record, active.Progress, record.State == JobState.Queued ? queue.PositionOf(id) : 0);
-        }
+        if (registry.TryGet(id, out var active)) return await ViewAsync(active).ConfigureAwait(false);
         var job = await store.GetAsync(id).ConfigureAwait(false) ?? throw new JobNotFoundException(id);
-        return new JobView(job, null, 0);
+        if (job.State.IsTerminal()) return new JobView(job, null, 0);
+        // Active on another node: follow it from here, so that this node's watchers see its progress.
+        if (await dispatch.AttachAsync(job).ConfigureAwait(false) is { } attached) return await ViewAsync(attached).ConfigureAwait(false);
+        var latest = await store.GetAsync(id).ConfigureAwait(false) ?? throw new JobNotFoundException(id);
+        return new JobView(latest, null, 0);
     }
 
     public bool TryGetActive(string id, out ActiveJob job) => registry.TryGet(id, out job);
@@ -143,9 +140,22 @@ internal sealed class JobService(
     public async Task<IReadOnlyList<JobView>> ListAsync(int limit, long? before, JobState? state)
     {
         var jobs = await store.ListAsync(limit, before, state).ConfigureAwait(false);
-        return jobs.Select(j => registry.TryGet(j.Id, out var active)
-            ? new JobView(active.Record, active.Progress, active.Record.State == JobState.Queued ? queue.PositionOf(j.Id) : 0)
-            : new JobView(j, null, 0)).ToArray();
+        var views = new JobView[jobs.Count];
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            var j = jobs[i];
+            views[i] = registry.TryGet(j.Id, out var active) ? await ViewAsync(active).ConfigureAwait(false)
+                : j.State == JobState.Queued ? new JobView(j, null, await dispatch.PositionOfAsync(j.Id).ConfigureAwait(false))
+                : new JobView(j, null, 0);
+        }
+        return views;
+    }
+
+    private async Task<JobView> ViewAsync(ActiveJob active)
+    {
+        var record = active.Record;
+        int position = record.State == JobState.Queued ? await dispatch.PositionOfAsync(active.Id).ConfigureAwait(false) : 0;
+        return new JobView(record, active.Progress, position);
     }
 
     /// <summary>Deletes a finished job and its image files.</summary>
@@ -191,7 +201,7 @@ internal sealed class JobService(
     {
         double seconds = metrics.AverageRunSeconds;
         if (double.IsNaN(seconds)) seconds = plan.PredictedTime > TimeSpan.Zero ? plan.PredictedTime.TotalSeconds : 10;
-        return (int)Math.Clamp(Math.Ceiling(seconds / Math.Max(1, options.Value.GpuCount)), 1, 3600);
+        return (int)Math.Clamp(Math.Ceiling(seconds / Math.Max(1, dispatch.Workers)), 1, 3600);
     }
 
     private static NoPlanFitsException NoPlanFits(GenerationRequest request, PlanReport plan)
@@ -202,6 +212,18 @@ internal sealed class JobService(
         return new NoPlanFitsException(
             $"A {request.Width}x{request.Height} request with {request.Count} image(s) does not fit this device: {plan.Summary}.{largest}",
             phase, plan.LargestFittingSize);
+    }
+
+    /// <summary>This node's plan fits, but no worker online (on a shared store) has a card that does.</summary>
+    private NoPlanFitsException FitsNoWorker(GenerationRequest request, PlanReport plan)
+    {
+        long largest = dispatch.Fleet?.SelectMany(n => n.Workers).Select(w => w.MaxPixels).DefaultIfEmpty(0).Max() ?? 0;
+        string phase = plan.Phases.Count == 0 ? "plan" : plan.Phases.MaxBy(p => p.PredictedPeakBytes)!.Phase;
+        string what = largest == 0
+            ? "no worker is online"
+            : $"the largest worker online fits {largest} pixels (width x height x count), this request needs {WorkerSlot.PixelsOf(request)}";
+        return new NoPlanFitsException(
+            $"A {request.Width}x{request.Height} request with {request.Count} image(s) fits no worker online: {what}.", phase, null);
     }
 
     private Exception Refused(string reason, Exception e)

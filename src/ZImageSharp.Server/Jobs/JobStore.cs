@@ -8,7 +8,7 @@ namespace ZImageSharp.Server.Jobs;
 /// <summary>Jobs and their images in SQLite (history.db in the data folder). Every state change is a conditional
 /// UPDATE on the state it leaves, so a job finishes at most once even if a stale worker or a restart races it.
 /// WAL with synchronous=NORMAL keeps committed rows through a process crash (not through power loss).</summary>
-internal sealed class JobStore : IAsyncDisposable
+internal sealed class JobStore : IJobStore
 {
     private const string Schema = """
         PRAGMA journal_mode = WAL;

@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Logging;
+using ZImageSharp.Contracts;
+using ZImageSharp.Server.Diagnostics;
+
+namespace ZImageSharp.Server.Jobs;
+
+/// <summary>The embedded default: one process, an in-memory <see cref="JobQueue"/> over <see cref="JobStore"/>
+/// (SQLite). At start, jobs a previous run left running go back to the front of the queue.</summary>
+internal sealed class LocalDispatch(
+    IJobStore store,
+    JobQueue queue,
+    JobRegistry registry,
+    ServerMetrics metrics,
+    TimeProvider time,
+    ILogger<LocalDispatch> logger) : IJobDispatch
+{
+    private int _workers;
+
+    public int QueueDepth => queue.Count;
+
+    public int Workers => _workers;
+
+    public IReadOnlyList<FleetNode>? Fleet => null;
+
+    public async Task StartAsync(IReadOnlyList<WorkerSlot> slots, CancellationToken cancellationToken)
+    {
+        _workers = slots.Count;
+        if (store is not JobStore sqlite) return;
+        // Recovered jobs are queued before the server takes requests, so they keep their place at the front.
+        var unfinished = await sqlite.RecoverUnfinishedAsync().ConfigureAwait(false);
+        foreach (var job in unfinished)
+        {
+            registry.Add(job);
+            queue.Enqueue(job.Id);
+        }
+        if (unfinished.Count > 0) Log.Recovered(logger, unfinished.Count);
+    }
+
+    public Task StopAsync() => Task.CompletedTask;
+
+    public bool CanRun(GenerationRequest request, PlanReport localPlan) => localPlan.Fits;
+
+    public async Task<(ActiveJob Job, int Position)?> AdmitAsync(JobRecord record, int capacity)
+    {
+        if (queue.Count >= capacity) return null;
+        record = await store.InsertAsync(record, CancellationToken.None).ConfigureAwait(false);
+        var job = registry.Add(record);
+        return (job, queue.Enqueue(record.Id));
+    }
+
+    public Task<int> PositionOfAsync(string id) => Task.FromResult(queue.PositionOf(id));
+
+    public async Task<(JobRecord Job, bool Ended)?> CancelAsync(string id)
+    {
+        if (!registry.TryGet(id, out var active)) return null;
+        active.UserCancel.Cancel();
+        if (!queue.TryRemove(id)) return (active.Record, false);
+        await store.TryCancelQueuedAsync(id, time.GetUtcNow()).ConfigureAwait(false);
+        var final = await store.GetAsync(id).ConfigureAwait(false) ?? active.Record with { State = JobState.Cancelled };
+        registry.Remove(id);
+        active.End(final);
+        return (final, true);
+    }
+
+    public Task<ActiveJob?> AttachAsync(JobRecord record) => Task.FromResult<ActiveJob?>(null);
+
+    public async Task<WorkerLease?> NextAsync(WorkerSlot slot, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            string id;
+            try
+            {
+                id = await queue.DequeueAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return null;
+            }
+            if (!registry.TryGet(id, out var job)) continue;
+            if (job.UserCancel.IsCancellationRequested)
+            {
+                // Cancelled between leaving the queue and starting.
+                await store.TryCancelQueuedAsync(id, time.GetUtcNow()).ConfigureAwait(false);
+                var cancelled = await EndWithHistoryAsync(job).ConfigureAwait(false);
+                metrics.Ended("cancelled", TimeSpan.Zero, time.GetUtcNow() - cancelled.CreatedAt);
+                continue;
+            }
+            int attempt = job.Record.Attempt + 1;
+            var startedAt = time.GetUtcNow();
+            if (!await store.TryStartAsync(id, attempt, startedAt).ConfigureAwait(false))
+            {
+                var stale = await EndWithHistoryAsync(job).ConfigureAwait(false);
+                Log.StaleFinish(logger, id, stale.State.ToWire());
+                continue;
+            }
+            job.MarkRunning(attempt, startedAt);
+            return new WorkerLease(job, attempt, startedAt);
+        }
+        return null;
+    }
+
+    public void Started(ActiveJob job) { }
+
+    public void Progressed(ActiveJob job, ProgressSnapshot progress) { }
+
+    public Task EndedAsync(ActiveJob job, JobRecord final) => Task.CompletedTask;
+
+    private async Task<JobRecord> EndWithHistoryAsync(ActiveJob job)
+    {
+        var final = await store.GetAsync(job.Id).ConfigureAwait(false) ?? job.Record;
+        registry.Remove(job.Id);
+        job.End(final);
+        return final;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using ZImageSharp.Server.Tests.Infrastructure;
+
+namespace ZImageSharp.Server.Tests.ScaleOut;
+
+/// <summary>Three servers in this process on one PostgreSQL database: jobs go to a worker whose card fits them, a
+/// request no worker fits gets 422, and cancel and progress cross from node to node.</summary>
+public sealed class FleetTests
+{
+    [SkippableFact]
+    public async Task Jobs_go_to_a_worker_that_fits_them_and_one_that_fits_no_worker_online_gets_422()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        string images = TempFolder.Create();
+        await using var small = await InProcessNode.StartAsync(db, "small", workers: 1, images, maxSide: 1024);
+        await using var large = await InProcessNode.StartAsync(db, "large", workers: 1, images, maxSide: 2048);
+        await using var api = await InProcessNode.StartAsync(db, "api", workers: 0, images);
+        await WaitForFleetAsync(api.Http, workers: 2);
+
+        var system = (await api.Http.GetFromJsonAsync<JsonNode>("/api/system"))!;
+        var nodes = system["fleet"]!.AsArray().ToDictionary(n => (string)n!["name"]!, n => n!["workers"]!.AsArray());
+        Assert.Equal(["api", "large", "small"], nodes.Keys.Order());
+        Assert.Empty(nodes["api"]);
+        Assert.Equal(2048L * 2048, (long)nodes["large"].Single()!["max_pixels"]!);
+        Assert.Equal(1024L * 1024, (long)nodes["small"].Single()!["max_pixels"]!);
+        Assert.Equal(2, (int)system["queue"]!["workers"]!);
+
+        // Submitted to the node without a GPU: the 2048² job can only go to the large card.
+        for (int i = 0; i < 3; i++)
+        {
+            string id = (string)(await api.Http.SubmitAsync(new { prompt = $"large {i}", width = 2048, height = 2048, steps = 2 }))["id"]!;
+            var done = await api.Http.WaitForEndAsync(id, TimeSpan.FromSeconds(30));
+            Assert.Equal("succeeded", (string)done["state"]!);
+            // Images are on the shared folder: any node serves them.
+            var png = await small.Http.GetAsync($"/api/jobs/{id}/images/0");
+            Assert.Equal(HttpStatusCode.OK, png.StatusCode);
+        }
+        Assert.Equal(3, Enumerable.Range(0, 3).Sum(i => large.Generator.Completed($"large {i}")));
+        Assert.Equal(0, Enumerable.Range(0, 3).Sum(i => small.Generator.Completed($"large {i}")));
+
+        string fits = (string)(await small.Http.SubmitAsync(new { prompt = "medium", width = 1024, height = 1024, steps = 2 }))["id"]!;
+        Assert.Equal("succeeded", (string)(await api.Http.WaitForEndAsync(fits, TimeSpan.FromSeconds(30)))["state"]!);
+        Assert.Equal(1, small.Generator.Completed("medium") + large.Generator.Completed("medium"));
+
+        // Larger than any card online: refused at once, with the reason, on every node.
+        var refused = await api.Http.PostAsync("/api/jobs", Requests.Json(new { prompt = "too big", width = 4096, height = 4096, steps = 2 }));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        var problem = await refused.ReadJson();
+        Assert.EndsWith("no-plan-fits", (string)problem["type"]!);
+        Assert.Contains("fits no worker online", (string)problem["detail"]!);
+        Assert.Equal(0, (int)(await db.ScalarAsync<long>("SELECT count(*) FROM zimage_jobs WHERE request LIKE '%too big%'")));
+        TempFolder.Delete(images);
+    }
+
+    [SkippableFact]
+    public async Task Progress_reaches_a_watcher_on_a_node_without_workers_and_its_cancel_stops_the_worker()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        string images = TempFolder.Create();
+        await using var worker = await InProcessNode.StartAsync(db, "gpu", workers: 1, images);
+        await using var api = await InProcessNode.StartAsync(db, "api", workers: 0, images);
+        await WaitForFleetAsync(api.Http, workers: 1);
+        worker.Generator.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        string id = (string)(await api.Http.SubmitAsync(new { prompt = "held", width = 512, height = 512, steps = 6 }))["id"]!;
+        using var stream = await api.Http.GetStreamAsync($"/api/jobs/{id}/events");
+        using var reader = new StreamReader(stream);
+        var events = new List<(string Name, JsonNode Data)>();
+        string? name = null;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        bool cancelled = false;
+        while (await reader.ReadLineAsync(deadline.Token) is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal)) name = line[7..];
+            if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+            var data = JsonNode.Parse(line[6..])!;
+            events.Add((name!, data));
+            if (name == "done") break;
+            // The worker holds after its first denoising step: cancel through the API node, which has no worker.
+            if (!cancelled && name == "progress" && (string?)data["phase"] == "denoise" && (int)data["step"]! == 1)
+            {
+                var cancel = await api.Http.PostAsync($"/api/jobs/{id}/cancel", null);
+                Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+                cancelled = true;
+            }
+        }
+
+        Assert.True(cancelled, "the watcher on the API node saw no denoising progress");
+        Assert.Contains(events, e => e.Name == "state" && (string)e.Data["state"]! == "running");
+        Assert.Contains(events, e => e.Name == "progress" && e.Data["preview"] is JsonValue);
+        var (last, final) = events[^1];
+        Assert.Equal("done", last);
+        Assert.Equal("cancelled", (string)final["state"]!);
+        Assert.Equal(1, worker.Generator.Cancelled);
+        Assert.Equal(0, worker.Generator.Completed("held"));
+        Assert.Equal("cancelled", (string)(await worker.Http.GetFromJsonAsync<JsonNode>($"/api/jobs/{id}"))!["state"]!);
+        TempFolder.Delete(images);
+    }
+
+    internal static async Task WaitForFleetAsync(HttpClient http, int workers, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var system = await http.GetFromJsonAsync<JsonNode>("/api/system");
+            if ((int)system!["queue"]!["workers"]! == workers) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"The fleet has {system["queue"]!["workers"]} workers online, not {workers}.");
+            await Task.Delay(100);
+        }
+    }
+}
