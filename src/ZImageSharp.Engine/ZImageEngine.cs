@@ -183,11 +183,12 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             var loras = new ZImagePipeline.PipelineLoras(
                 () => _loraPatcher.Apply(loraSet, _placer?.MergeableWeights(Component.Transformer) ?? new ModuleWeights()),
                 loraSet?.HashesText ?? "");
-            var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken, loras);
+            var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken, loras,
+                () => WeightsPrecision(plan));
             // Memory does not creep: the pool keeps what this plan's peak needs (so the next request of this size maps
             // nothing new) and hands anything beyond it back to the device.
             Device.Memory?.TrimTo(plan.PredictedPeakBytes);
-            return new GenerationResult(images, runner.Timings, clock.Elapsed, DescribePlan(plan), runner.Recoveries);
+            return new GenerationResult(images, runner.Timings, clock.Elapsed, DescribePlan(plan), runner.Recoveries, WeightsPrecision(plan));
         }
         catch (ZImageException e) when (e.Code == ErrorCode.OutOfMemory)
         {
@@ -214,6 +215,12 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     /// every component sits in RAM and computes in the engine's dtype; the plan then only describes the card that
     /// <c>--vram-budget</c> emulates (it still drives phases and recovery), so it is named as such, or left out.
     /// </summary>
+    /// <summary>What the weights computed in: the plan's precision where a placer stores weights by the plan, else the
+    /// dtype every component was built in (the CPU engine keeps all weights in RAM as built).</summary>
+    private string WeightsPrecision(MemoryPlan plan) => _placer is not null
+        ? plan.WeightsPrecision
+        : Models.Transformer.DType == torch.ScalarType.BFloat16 ? "bf16" : "fp32";
+
     public string DescribePlan(MemoryPlan plan)
     {
         if (Device.IsCuda) return plan.Summary;

@@ -43,6 +43,7 @@ public sealed class NativeApiTests : IAsyncLifetime
         Assert.Equal("succeeded", (string)done["state"]!);
         Assert.Equal(1, (int)done["attempt"]!);
         Assert.Equal("resident bf16 (fake)", (string)done["plan_summary"]!);
+        Assert.Equal("bf16", (string)done["weights"]!); // the job record says what precision the weights ran in
         var images = done["images"]!.AsArray();
         Assert.Equal(2, images.Count);
         Assert.Equal([42L, 43L], images.Select(i => (long)i!["seed"]!));
@@ -50,7 +51,7 @@ public sealed class NativeApiTests : IAsyncLifetime
         var png = await _client.GetByteArrayAsync((string)images[1]!["url"]!);
         string? parameters = PngReader.Read(png).GetText("parameters");
         Assert.Equal(
-            "a red fox, 雪, 🦊\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 1, Seed: 43, Size: 512x768, Model: fake-tiny",
+            "a red fox, 雪, 🦊\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 1, Seed: 43, Size: 512x768, Model: fake-tiny, Weights: bf16",
             parameters);
         Assert.Equal(43, ImageParameters.FromPng(PngReader.Read(png))!.Seed); // the JSON chunk travels with it
         Assert.Equal(1, _server.Generator.Completed("a red fox, 雪, 🦊"));

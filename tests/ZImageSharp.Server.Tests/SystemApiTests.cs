@@ -52,6 +52,7 @@ public sealed class SystemApiTests : IAsyncLifetime
         Assert.Contains($"zimage_phase_peak_bytes{{phase=\"denoise\"}} {9L << 30}", text);
         Assert.Contains($"zimage_phase_last_peak_bytes{{phase=\"decode\"}} {5L << 30}", text);
         Assert.Contains("zimage_plans_chosen_total{plan=\"resident bf16 (fake)\"} 1", text);
+        Assert.Contains("zimage_jobs_by_weights_total{weights=\"bf16\"} 1", text);
         Assert.Contains("zimage_oom_recoveries_total 0", text);
         Assert.Contains("zimage_jobs_total{outcome=\"succeeded\"} 1", text);
     }

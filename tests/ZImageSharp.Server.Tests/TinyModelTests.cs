@@ -62,7 +62,7 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
         Assert.Equal((128, 128), (png.Width, png.Height));
         // The engine writes the text itself, with A1111's sampler name; the server adds one only to PNGs without it.
         Assert.Equal(
-            $"a tiny red fox\nSteps: 2, Sampler: Euler, CFG scale: 1, Seed: 42, Size: 128x128, Model: {DemoName}",
+            $"a tiny red fox\nSteps: 2, Sampler: Euler, CFG scale: 1, Seed: 42, Size: 128x128, Model: {DemoName}, Weights: fp32",
             png.GetText("parameters"));
         // The pixels decode in full (8-bit RGB). What they show is the engine tests' business (DemoModelTests).
         Assert.Equal(128 * 128 * 3, png.Pixels!.Length);

@@ -62,6 +62,34 @@ public sealed class JobStoreTests : IDisposable
     public void Dispose() => TempFolder.Delete(_folder);
 
     [Fact]
+    public async Task A_history_written_before_the_weights_column_opens_and_keeps_its_jobs()
+    {
+        string path = Path.Combine(_folder, "old.db");
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            old.Open();
+            using var create = old.CreateCommand();
+            // The jobs table as the first release wrote it: no weights column.
+            create.CommandText = """
+                CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, state TEXT NOT NULL,
+                    source TEXT NOT NULL, request TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+                    attempt INTEGER NOT NULL DEFAULT 0, plan_summary TEXT, total_seconds REAL, error_code TEXT,
+                    error_phase TEXT, error_message TEXT);
+                INSERT INTO jobs (id, state, source, request, created_at, finished_at, attempt, plan_summary, total_seconds)
+                VALUES ('old1', 'succeeded', 'Native', '{"prompt":"old"}', '2026-11-01T00:00:00.0000000Z',
+                        '2026-11-01T00:00:05.0000000Z', 1, 'resident', 5);
+                """;
+            create.ExecuteNonQuery();
+        }
+
+        await using var store = JobStore.Open(path);
+        var job = await store.GetAsync("old1");
+        Assert.Equal(JobState.Succeeded, job!.State);
+        Assert.Equal("old", job.Request.Prompt);
+        Assert.Null(job.Weights);
+    }
+
+    [Fact]
     public async Task A_job_finishes_at_most_once_and_only_from_its_own_attempt()
     {
         await using var store = JobStore.Open(Path.Combine(_folder, "history.db"));
@@ -77,13 +105,14 @@ public sealed class JobStoreTests : IDisposable
         Assert.False(await store.TryStartAsync("job1", 2, DateTimeOffset.UtcNow)); // not queued any more
         Assert.False(await store.TryCompleteAsync("job1", 2, DateTimeOffset.UtcNow, "p", 1, [])); // stale attempt
         var image = new JobImage(0, 3, 64, 64, "job1-0.png");
-        Assert.True(await store.TryCompleteAsync("job1", 1, DateTimeOffset.UtcNow, "plan", 1.5, [image]));
+        Assert.True(await store.TryCompleteAsync("job1", 1, DateTimeOffset.UtcNow, "plan", 1.5, [image], "fp8 e4m3 (transformer; bf16 compute)"));
         Assert.False(await store.TryCompleteAsync("job1", 1, DateTimeOffset.UtcNow, "plan", 1.5, [image]));
         Assert.False(await store.TryRequeueAsync("job1", 1));
         Assert.Empty(await store.RecoverUnfinishedAsync());
 
         var stored = await store.GetAsync("job1");
         Assert.Equal(JobState.Succeeded, stored!.State);
+        Assert.Equal("fp8 e4m3 (transformer; bf16 compute)", stored.Weights);
         Assert.Equal(JobSource.OpenAi, stored.Source);
         Assert.Equal(2.5f, stored.Request.Shift);
         Assert.Equal(3, stored.Request.Seed);

@@ -10,4 +10,5 @@ public sealed record GenerationResult(
     IReadOnlyList<PhaseTiming> Phases,
     TimeSpan Total,
     string PlanSummary,
-    int OomRecoveries);
+    int OomRecoveries,
+    string WeightsPrecision = "bf16");

@@ -38,9 +38,12 @@ public sealed record ImageParameters
     /// What one image of <paramref name="request"/> records: the engine writes it into the PNG, and the server uses it
     /// for A1111's <c>infotexts</c> and for images that arrive without it. The sampler is named as A1111 names it
     /// ("euler" → "Euler", "euler_ancestral" → "Euler a"), a schedule other than simple as its "Schedule type", and
-    /// the guidance g as the classic CFG scale 1 + g; a shift the request set is an extra field.
+    /// the guidance g as the classic CFG scale 1 + g; a shift the request set is an extra field, and so is the weight
+    /// precision the image was made with ("Weights: bf16", "Weights: fp8 e4m3 (transformer; bf16 compute)") when known:
+    /// an fp8 plan's image differs slightly from a bf16 plan's, and the parameters must say which one this is.
     /// </summary>
-    public static ImageParameters For(Contracts.GenerationRequest request, long seed, int width, int height, string model) => new()
+    public static ImageParameters For(Contracts.GenerationRequest request, long seed, int width, int height, string model,
+        string? weights = null) => new()
     {
         Prompt = request.Prompt,
         NegativePrompt = request.NegativePrompt,
@@ -54,7 +57,10 @@ public sealed record ImageParameters
         Width = width,
         Height = height,
         Model = model,
-        Extra = request.Shift is { } shift ? [new("Shift", shift.ToString(CultureInfo.InvariantCulture))] : [],
+        Extra = [
+            .. request.Shift is { } shift ? [new KeyValuePair<string, string>("Shift", shift.ToString(CultureInfo.InvariantCulture))] : Array.Empty<KeyValuePair<string, string>>(),
+            .. weights is { Length: > 0 } ? [new KeyValuePair<string, string>("Weights", weights)] : Array.Empty<KeyValuePair<string, string>>(),
+        ],
     };
 
     /// <summary>

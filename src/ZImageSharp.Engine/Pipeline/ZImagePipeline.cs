@@ -43,7 +43,8 @@ public sealed class ZImagePipeline(ZImageModels models)
         Func<DecodeSettings> decodeSettings,
         IProgress<GenerationProgress>? progress,
         CancellationToken cancellationToken,
-        PipelineLoras? loras = null)
+        PipelineLoras? loras = null,
+        Func<string>? weightsPrecision = null)
     {
         var clock = Stopwatch.StartNew();
         void Report(GenerationPhase phase, int step, int total, TimeSpan? eta = null, PreviewImage? preview = null) =>
@@ -126,7 +127,8 @@ public sealed class ZImagePipeline(ZImageModels models)
         Report(GenerationPhase.Png, 0, request.Count);
         var images = phases.Run(GenerationPhase.Png, () => pixels.Select((image, i) =>
         {
-            var parameters = ImageParameters.For(request, seed + i, image.Width, image.Height, Models.Name)
+            // Read when the image is made: an out-of-memory recovery may have moved the plan to fp8 on the way.
+            var parameters = ImageParameters.For(request, seed + i, image.Width, image.Height, Models.Name, weightsPrecision?.Invoke())
                 .WithLoras(request.Loras, loras?.Hashes);
             var png = PngEncoder.Encode(image.Pixels, image.Width, image.Height, PngColorType.Rgb, parameters.ToPngText());
             return new GeneratedImage(png, seed + i, image.Width, image.Height);

@@ -69,7 +69,7 @@ internal static class Automatic1111Api
             ["sd_model_name"] = jobs.Model.Name,
             ["job_id"] = final.Id,
             ["warnings"] = warnings,
-            ["infotexts"] = final.Images.Select(i => ImageFiles.Parameters(r, new GeneratedImage([], i.Seed, i.Width, i.Height), jobs.Model.Name)).ToArray(),
+            ["infotexts"] = final.Images.Select(i => ImageFiles.Parameters(r, new GeneratedImage([], i.Seed, i.Width, i.Height), jobs.Model.Name, final.Weights)).ToArray(),
         };
         var parameters = new Dictionary<string, object?>
         {

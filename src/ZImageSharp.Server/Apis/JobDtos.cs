@@ -76,6 +76,7 @@ internal sealed record JobStatusDto(
     ProgressDto? Progress,
     IReadOnlyList<ImageDto> Images,
     string? PlanSummary,
+    string? Weights,
     double? TotalSeconds,
     ErrorDto? Error,
     LinksDto Links)
@@ -88,7 +89,7 @@ internal sealed record JobStatusDto(
             job.Attempt, view.QueuePosition > 0 ? view.QueuePosition : null, RequestDto.From(job.Request),
             view.Progress is { } p ? ProgressDto.From(job.Id, p) : null,
             job.Images.Select(i => new ImageDto(i.Index, i.Seed, i.Width, i.Height, $"{self}/images/{i.Index}")).ToArray(),
-            job.PlanSummary, job.TotalSeconds, job.Error is { } e ? new ErrorDto(e.Code, e.Phase, e.Message) : null,
+            job.PlanSummary, job.Weights, job.TotalSeconds, job.Error is { } e ? new ErrorDto(e.Code, e.Phase, e.Message) : null,
             new LinksDto(self, $"{self}/events", $"{self}/cancel"));
     }
 

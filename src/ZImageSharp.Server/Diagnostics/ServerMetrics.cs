@@ -17,6 +17,7 @@ internal sealed class ServerMetrics
     private readonly Gauge _phasePeakBytes;
     private readonly Gauge _phaseLastPeakBytes;
     private readonly Counter _plansChosen;
+    private readonly Counter _weightsPrecision;
     private readonly Counter _oomRecoveries;
     private readonly Counter _jobsEnded;
     private readonly Counter _rejected;
@@ -56,6 +57,8 @@ internal sealed class ServerMetrics
         _phasePeakBytes = factory.CreateGauge("zimage_phase_peak_bytes", "Highest peak device memory per phase since start.", "phase");
         _phaseLastPeakBytes = factory.CreateGauge("zimage_phase_last_peak_bytes", "Peak device memory per phase in the last job.", "phase");
         _plansChosen = factory.CreateCounter("zimage_plans_chosen_total", "Jobs run under each memory plan.", "plan");
+        _weightsPrecision = factory.CreateCounter("zimage_jobs_by_weights_total",
+            "Jobs that succeeded, by the precision their weights computed in (bf16, fp32, or fp8 e4m3 and what was stored so).", "weights");
         _oomRecoveries = factory.CreateCounter("zimage_oom_recoveries_total", "Out-of-memory errors the engine recovered from.");
         _jobsEnded = factory.CreateCounter("zimage_jobs_total", "Jobs that ended, by outcome (succeeded, failed, cancelled, requeued).", "outcome");
         _rejected = factory.CreateCounter("zimage_requests_rejected_total", "Submissions refused, by reason (invalid, no_plan_fits, queue_full).", "reason");
@@ -106,6 +109,7 @@ internal sealed class ServerMetrics
             if (phase.PeakBytes > highest.Value) highest.Set(phase.PeakBytes);
         }
         _plansChosen.WithLabels(PlanLabel(result.PlanSummary)).Inc();
+        _weightsPrecision.WithLabels(result.WeightsPrecision).Inc();
         if (result.OomRecoveries > 0) _oomRecoveries.Inc(result.OomRecoveries);
         lock (_averageGate)
             _averageRunSeconds = double.IsNaN(_averageRunSeconds) ? ran.TotalSeconds : 0.8 * _averageRunSeconds + 0.2 * ran.TotalSeconds;

@@ -155,7 +155,7 @@ internal sealed class GenerationWorker(
             // Files first, then the row: a crash in between re-runs the job, which rewrites the same files.
             var images = await files.SaveAsync(submitted, result, generator.Model.Name, CancellationToken.None).ConfigureAwait(false);
             // The attempt fences the completion: a worker whose lease expired (and whose job another claimed) loses here.
-            if (await store.TryCompleteAsync(id, attempt, time.GetUtcNow(), result.PlanSummary, ran.TotalSeconds, images).ConfigureAwait(false))
+            if (await store.TryCompleteAsync(id, attempt, time.GetUtcNow(), result.PlanSummary, ran.TotalSeconds, images, result.WeightsPrecision).ConfigureAwait(false))
             {
                 metrics.Succeeded(result, ran);
                 Log.JobSucceeded(logger, id, ran.TotalSeconds, result.PlanSummary);

@@ -13,7 +13,7 @@ internal interface IJobStore : IAsyncDisposable
 
     /// <summary>Running (this attempt) → succeeded, with its images, in one transaction.</summary>
     Task<bool> TryCompleteAsync(string id, int attempt, DateTimeOffset finishedAt, string planSummary,
-        double totalSeconds, IReadOnlyList<JobImage> images);
+        double totalSeconds, IReadOnlyList<JobImage> images, string? weights = null);
 
     /// <summary>Running (this attempt) → failed or cancelled.</summary>
     Task<bool> TryEndAsync(string id, int attempt, JobState state, DateTimeOffset finishedAt, JobError? error);

@@ -47,7 +47,7 @@ internal sealed class ImageFiles
             var image = result.Images[index];
             byte[] png = image.Png;
             if (PngReader.Read(png).GetText(ImageParameters.InfotextKeyword) is null)
-                png = PngEncoder.InsertText(png, ImageParameters.For(job.Request, image.Seed, image.Width, image.Height, modelName).ToPngText());
+                png = PngEncoder.InsertText(png, ImageParameters.For(job.Request, image.Seed, image.Width, image.Height, modelName, result.WeightsPrecision).ToPngText());
             var record = new JobImage(index, image.Seed, image.Width, image.Height, $"{job.Id}-{index}.png");
             if (_s3 is not null)
             {
@@ -83,6 +83,6 @@ internal sealed class ImageFiles
 
     /// <summary>The text A1111 and most image viewers show: prompt, negative prompt, then one line of settings
     /// (Core's <see cref="ImageParameters"/>, the same text the engine writes into its PNGs).</summary>
-    public static string Parameters(GenerationRequest request, GeneratedImage image, string modelName) =>
-        ImageParameters.For(request, image.Seed, image.Width, image.Height, modelName).ToInfotext();
+    public static string Parameters(GenerationRequest request, GeneratedImage image, string modelName, string? weights = null) =>
+        ImageParameters.For(request, image.Seed, image.Width, image.Height, modelName, weights).ToInfotext();
 }

@@ -53,6 +53,9 @@ internal sealed record JobRecord
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
     public string? PlanSummary { get; init; }
+    /// <summary>The weight precision the job ran with ("bf16", "fp32", or "fp8 e4m3 (…)" when weights were stored as
+    /// fp8); null for jobs that have not succeeded, or finished before this was recorded.</summary>
+    public string? Weights { get; init; }
     public double? TotalSeconds { get; init; }
     public JobError? Error { get; init; }
     public IReadOnlyList<JobImage> Images { get; init; } = [];

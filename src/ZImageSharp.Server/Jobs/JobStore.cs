@@ -28,7 +28,8 @@ internal sealed class JobStore : IJobStore
             total_seconds REAL,
             error_code    TEXT,
             error_phase   TEXT,
-            error_message TEXT);
+            error_message TEXT,
+            weights       TEXT);
         CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
         CREATE TABLE IF NOT EXISTS images (
             job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -42,7 +43,7 @@ internal sealed class JobStore : IJobStore
 
     private const string SelectJob = """
         SELECT j.seq, j.id, j.state, j.source, j.request, j.created_at, j.started_at, j.finished_at, j.attempt,
-               j.plan_summary, j.total_seconds, j.error_code, j.error_phase, j.error_message,
+               j.plan_summary, j.total_seconds, j.error_code, j.error_phase, j.error_message, j.weights,
                i.idx, i.seed, i.width, i.height, i.file
         FROM jobs j LEFT JOIN images i ON i.job_id = j.id
         """;
@@ -69,7 +70,19 @@ internal sealed class JobStore : IJobStore
         using var command = connection.CreateCommand();
         command.CommandText = Schema;
         command.ExecuteNonQuery();
+        AddColumnIfMissing(connection, "jobs", "weights", "TEXT");
         return new JobStore(connection);
+    }
+
+    // A history.db written before a column existed gets it on open; SQLite has no ADD COLUMN IF NOT EXISTS.
+    private static void AddColumnIfMissing(SqliteConnection connection, string table, string column, string type)
+    {
+        using var probe = connection.CreateCommand();
+        probe.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+        if (Convert.ToInt64(probe.ExecuteScalar(), CultureInfo.InvariantCulture) > 0) return;
+        using var alter = connection.CreateCommand();
+        alter.CommandText = $"ALTER TABLE {table} ADD COLUMN {column} {type}";
+        alter.ExecuteNonQuery();
     }
 
     public Task<JobRecord> InsertAsync(JobRecord job, CancellationToken cancellationToken = default) => WithGate(() =>
@@ -97,13 +110,14 @@ internal sealed class JobStore : IJobStore
 
     /// <summary>Running (this attempt) → succeeded, with its images, in one transaction.</summary>
     public Task<bool> TryCompleteAsync(string id, int attempt, DateTimeOffset finishedAt, string planSummary,
-        double totalSeconds, IReadOnlyList<JobImage> images) => WithGate(() =>
+        double totalSeconds, IReadOnlyList<JobImage> images, string? weights = null) => WithGate(() =>
     {
         using var transaction = _connection.BeginTransaction();
         int changed = Execute("""
-            UPDATE jobs SET state = 'succeeded', finished_at = $at, plan_summary = $plan, total_seconds = $total
+            UPDATE jobs SET state = 'succeeded', finished_at = $at, plan_summary = $plan, total_seconds = $total, weights = $weights
             WHERE id = $id AND state = 'running' AND attempt = $attempt
-            """, ("$id", id), ("$attempt", attempt), ("$at", Format(finishedAt)), ("$plan", planSummary), ("$total", totalSeconds));
+            """, ("$id", id), ("$attempt", attempt), ("$at", Format(finishedAt)), ("$plan", planSummary), ("$total", totalSeconds),
+            ("$weights", weights));
         if (changed != 1) return false;
         foreach (var image in images)
             Execute("INSERT OR REPLACE INTO images (job_id, idx, seed, width, height, file) VALUES ($id, $idx, $seed, $w, $h, $file)",
@@ -205,8 +219,8 @@ internal sealed class JobStore : IJobStore
                 images.Clear();
                 current = ReadJob(reader);
             }
-            if (!reader.IsDBNull(14))
-                images.Add(new JobImage(reader.GetInt32(14), reader.GetInt64(15), reader.GetInt32(16), reader.GetInt32(17), reader.GetString(18)));
+            if (!reader.IsDBNull(15))
+                images.Add(new JobImage(reader.GetInt32(15), reader.GetInt64(16), reader.GetInt32(17), reader.GetInt32(18), reader.GetString(19)));
         }
         if (current is not null) jobs.Add(current with { Images = images.ToArray() });
         return jobs;
@@ -228,6 +242,7 @@ internal sealed class JobStore : IJobStore
         TotalSeconds = reader.IsDBNull(10) ? null : reader.GetDouble(10),
         Error = reader.IsDBNull(11) ? null
             : new JobError(reader.GetString(11), reader.IsDBNull(12) ? null : reader.GetString(12), reader.IsDBNull(13) ? "" : reader.GetString(13)),
+        Weights = reader.IsDBNull(14) ? null : reader.GetString(14),
     };
 
     private static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);

@@ -52,6 +52,8 @@ internal sealed class PostgresJobStore : IJobStore
             height INTEGER NOT NULL,
             file   TEXT NOT NULL,
             PRIMARY KEY (job_id, idx));
+        -- Added after the first release of this schema: the weight precision a finished job ran with.
+        ALTER TABLE zimage_jobs ADD COLUMN IF NOT EXISTS weights TEXT;
         CREATE TABLE IF NOT EXISTS zimage_nodes (
             name         TEXT PRIMARY KEY,
             started_at   TIMESTAMPTZ NOT NULL,
@@ -61,7 +63,7 @@ internal sealed class PostgresJobStore : IJobStore
 
     private const string JobColumns = """
         j.seq, j.id, j.state, j.source, j.request, j.created_at, j.started_at, j.finished_at, j.attempt,
-        j.plan_summary, j.total_seconds, j.error_code, j.error_phase, j.error_message
+        j.plan_summary, j.total_seconds, j.error_code, j.error_phase, j.error_message, j.weights
         """;
 
     private const string SelectJob = "SELECT " + JobColumns + """
@@ -149,9 +151,9 @@ internal sealed class PostgresJobStore : IJobStore
     {
         await using var command = new NpgsqlCommand("""
             INSERT INTO zimage_jobs (id, state, source, request, pixels, created_at, attempt, started_at, finished_at,
-                                     plan_summary, total_seconds, error_code, error_phase, error_message)
+                                     plan_summary, total_seconds, error_code, error_phase, error_message, weights)
             VALUES (@id, @state, @source, @request, @pixels, @created, @attempt, @started, @finished,
-                    @plan, @total, @code, @phase, @message)
+                    @plan, @total, @code, @phase, @message, @weights)
             RETURNING seq
             """, connection, transaction);
         command.Parameters.AddWithValue("id", job.Id);
@@ -168,6 +170,7 @@ internal sealed class PostgresJobStore : IJobStore
         command.Parameters.Add(Typed("code", job.Error?.Code, NpgsqlDbType.Text));
         command.Parameters.Add(Typed("phase", job.Error?.Phase, NpgsqlDbType.Text));
         command.Parameters.Add(Typed("message", job.Error?.Message, NpgsqlDbType.Text));
+        command.Parameters.Add(Typed("weights", job.Weights, NpgsqlDbType.Text));
         long sequence = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         foreach (var image in job.Images)
         {
@@ -335,13 +338,13 @@ internal sealed class PostgresJobStore : IJobStore
             P("id", id), P("attempt", attempt), P("at", startedAt.ToUniversalTime())).ConfigureAwait(false) == 1;
 
     public async Task<bool> TryCompleteAsync(string id, int attempt, DateTimeOffset finishedAt, string planSummary,
-        double totalSeconds, IReadOnlyList<JobImage> images)
+        double totalSeconds, IReadOnlyList<JobImage> images, string? weights = null)
     {
         await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         await using (var update = new NpgsqlCommand("""
             UPDATE zimage_jobs SET state = 'succeeded', finished_at = @at, plan_summary = @plan, total_seconds = @total,
-                                   lease_expires_at = NULL
+                                   weights = @weights, lease_expires_at = NULL
             WHERE id = @id AND state = 'running' AND attempt = @attempt
             """, connection, transaction))
         {
@@ -350,6 +353,7 @@ internal sealed class PostgresJobStore : IJobStore
             update.Parameters.Add(P("at", finishedAt.ToUniversalTime()));
             update.Parameters.Add(P("plan", planSummary));
             update.Parameters.Add(P("total", totalSeconds));
+            update.Parameters.Add(Typed("weights", weights, NpgsqlDbType.Text));
             if (await update.ExecuteNonQueryAsync().ConfigureAwait(false) != 1) return false;
         }
         foreach (var image in images)
@@ -447,8 +451,8 @@ internal sealed class PostgresJobStore : IJobStore
                 images.Clear();
                 current = ReadJob(reader);
             }
-            if (withImages && !reader.IsDBNull(14))
-                images.Add(new JobImage(reader.GetInt32(14), reader.GetInt64(15), reader.GetInt32(16), reader.GetInt32(17), reader.GetString(18)));
+            if (withImages && !reader.IsDBNull(15))
+                images.Add(new JobImage(reader.GetInt32(15), reader.GetInt64(16), reader.GetInt32(17), reader.GetInt32(18), reader.GetString(19)));
         }
         if (current is not null) jobs.Add(current with { Images = images.ToArray() });
         return jobs;
@@ -470,6 +474,7 @@ internal sealed class PostgresJobStore : IJobStore
         TotalSeconds = reader.IsDBNull(10) ? null : reader.GetDouble(10),
         Error = reader.IsDBNull(11) ? null
             : new JobError(reader.GetString(11), reader.IsDBNull(12) ? null : reader.GetString(12), reader.IsDBNull(13) ? "" : reader.GetString(13)),
+        Weights = reader.IsDBNull(14) ? null : reader.GetString(14),
     };
 
     private static NpgsqlParameter P<T>(string name, T value) => new NpgsqlParameter<T>(name, value);

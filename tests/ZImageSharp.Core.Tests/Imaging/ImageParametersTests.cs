@@ -142,4 +142,14 @@ public class ImageParametersTests
     [InlineData(2.5f, "CFG scale: 3.5,")]
     public void GuidanceIsWrittenAsTheClassicCfgScale(float guidance, string expected) =>
         Assert.Contains(expected, ImageParameters.For(new ZImageSharp.Contracts.GenerationRequest { Prompt = "p", GuidanceScale = guidance }, 1, 64, 64, "m").ToInfotext());
+
+    [Fact]
+    public void ThePrecisionTheWeightsRanInIsWrittenAfterTheShift()
+    {
+        var request = new ZImageSharp.Contracts.GenerationRequest { Prompt = "a fox", Shift = 3, Seed = 1 };
+        var parameters = ImageParameters.For(request, 1, 1024, 1024, "Z-Image-Turbo", "fp8 e4m3 (transformer; bf16 compute)");
+
+        Assert.EndsWith("Shift: 3, Weights: \"fp8 e4m3 (transformer; bf16 compute)\"", parameters.ToInfotext());
+        Assert.DoesNotContain("Weights", ImageParameters.For(request, 1, 1024, 1024, "Z-Image-Turbo").ToInfotext());
+    }
 }

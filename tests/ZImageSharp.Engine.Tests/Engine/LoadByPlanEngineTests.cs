@@ -41,6 +41,22 @@ public sealed class LoadByPlanEngineTests
     }
 
     [Fact]
+    public async Task TheImageTheJobAndTheResultSayWhichPrecisionTheWeightsComputedIn()
+    {
+        using var engine = Create(dtype: "bf16");
+        var result = await engine.GenerateAsync(Small, null, CancellationToken.None);
+        var plan = engine.Plan(Small);
+
+        Assert.Equal(plan.WeightsPrecision, result.WeightsPrecision);
+        Assert.Equal("bf16", result.WeightsPrecision); // a tiny model on an 8 GiB card: nothing needs fp8
+        var text = ZImageSharp.Imaging.PngReader.Read(result.Images[0].Png).GetText(ZImageSharp.Imaging.ImageParameters.InfotextKeyword);
+        Assert.Contains($"Weights: {result.WeightsPrecision}", text);
+
+        using var float32 = Create(dtype: "fp32");
+        Assert.Equal("fp32", (await float32.GenerateAsync(Small, null, CancellationToken.None)).WeightsPrecision);
+    }
+
+    [Fact]
     public void AHostTooSmallForAnyPlanIsRefusedBeforeAnyWeightIsRead()
     {
         var error = Assert.Throws<NoPlanFitsException>(() => Create(ram: "64MiB"));
