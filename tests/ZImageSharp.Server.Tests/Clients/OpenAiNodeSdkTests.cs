@@ -11,6 +11,9 @@ public sealed class OpenAiNodeSdkTests(TinyEngineFixture tiny, ITestOutputHelper
 {
     private const string Key = "node-sdk-key-0123456789abcdef";
 
+    // POST /v1/images/edits is being added; once the server serves it, true runs the SDK's images.edit too.
+    private static readonly bool EditsServed = false;
+
     [SkippableFact]
     [Trait("Category", "Clients")]
     public async Task The_OpenAI_Node_SDK_lists_the_model_generates_a_png_and_gets_openai_errors()
@@ -19,12 +22,15 @@ public sealed class OpenAiNodeSdkTests(TinyEngineFixture tiny, ITestOutputHelper
         await using var host = new ServerFactory(configure: o => o.ApiKeys.Add(Key));
         var address = tiny.ServeOnLoopback(host);
 
-        var run = await client.RunScriptAsync("client.mjs", [address.ToString()],
+        var run = await client.RunScriptAsync("client.mjs", EditsServed ? [address.ToString(), "--edit"] : [address.ToString()],
             new Dictionary<string, string> { ["ZIMAGE_API_KEY"] = Key, ["ZIMAGE_CLIENT_SIZE"] = "128x96" }, TimeSpan.FromSeconds(90));
         output.WriteLine(run.StandardOutput);
         if (run.StandardError.Length > 0) output.WriteLine(run.StandardError);
         Assert.True(run.ExitCode == 0, $"node client.mjs exited {run.ExitCode}:\n{run.StandardError}");
         var result = JsonNode.Parse(run.StandardOutput.Trim().Split('\n')[^1])!;
+        // npm ci installed the SDK package-lock.json pins, not whatever the registry has newest.
+        var lockFile = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(client.Folder, "package-lock.json")))!;
+        Assert.Equal((string)lockFile["packages"]!["node_modules/openai"]!["version"]!, (string)result["sdk"]!["version"]!);
         output.WriteLine($"SDK {result["sdk"]!["version"]} on node {result["node"]}");
 
         var models = result["models"]!;
@@ -58,7 +64,15 @@ public sealed class OpenAiNodeSdkTests(TinyEngineFixture tiny, ITestOutputHelper
         Assert.Equal("AuthenticationError", (string)wrongKey["class"]!);
         Assert.Equal(401, (int)wrongKey["status"]!);
 
-        // images.edit is not asked for until the server serves POST /v1/images/edits (client.mjs --edit).
-        Assert.Null(result["edit"]);
+        if (!EditsServed)
+        {
+            Assert.Null(result["edit"]);
+            return;
+        }
+        // images.edit with the generated PNG as a multipart upload: a PNG of the size asked for comes back.
+        var edit = result["edit"]!;
+        Assert.True((bool)edit["ok"]!, edit.ToJsonString());
+        var edited = Assert.Single(edit["images"]!.AsArray())!;
+        Assert.Equal((128, 96), ((int)edited["png"]!["width"]!, (int)edited["png"]!["height"]!));
     }
 }

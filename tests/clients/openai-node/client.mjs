@@ -7,6 +7,7 @@
 // --edit (or ZIMAGE_CLIENT_EDIT=1) also calls images.edit with the generated PNG; off by default until the server
 // serves POST /v1/images/edits.
 import OpenAI, { APIError, toFile } from "openai";
+import { VERSION } from "openai/version";
 
 const args = process.argv.slice(2);
 const base = (args.find((a) => !a.startsWith("--")) ?? process.env.ZIMAGE_BASE_URL ?? "").replace(/\/+$/, "");
@@ -60,7 +61,7 @@ function describeImages(response) {
   };
 }
 
-const result = { sdk: { name: "openai", version: OpenAI.VERSION ?? null }, node: process.version, base_url: client.baseURL };
+const result = { sdk: { name: "openai", version: VERSION }, node: process.version, base_url: client.baseURL };
 
 result.models = await attempt(async () => {
   const ids = [];
