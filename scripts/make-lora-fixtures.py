@@ -5,7 +5,8 @@ plain math (no torch or numpy needed: safetensors is a JSON header and little-en
 
 Every LoRA-family file (PEFT/diffusers, AI-Toolkit, kohya, fused qkv) encodes the *same* update, so each must map to
 the same ΔW (expected_lora.safetensors). Factors are fp16-representable so the kohya file can be written in fp16
-exactly. LoKr and LoHa have their own expected ΔW. Run from the repository root:  python3 scripts/make-lora-fixtures.py
+exactly. LoKr and LoHa have their own expected ΔW. demo/demo-style.safetensors is a PEFT LoRA for the built-in demo
+model's shapes (the web page test picks it). Run from the repository root:  python3 scripts/make-lora-fixtures.py
 """
 import json, os, random, struct
 
@@ -173,4 +174,22 @@ write(os.path.join(OUT, "bad_unknown_module.safetensors"), {
 write(os.path.join(OUT, "bad_shape.safetensors"), {
     "transformer.layers.0.attention.to_q.lora_A.weight": mat(rand(RANK, 16, 0.1)),
     "transformer.layers.0.attention.to_q.lora_B.weight": mat(rand(32, RANK, 0.1))})
+
+# ---------------------------------------------------------------- a LoRA for the built-in demo model (the page's picker)
+# The demo model (src/ZImageSharp.Engine/Assets/demo-model.json) has other widths than the reference DiT, so its LoRA
+# reads its shapes from that config. Its own generator, so the fixtures above stay byte for byte what they were. The
+# final layer is among the targets so the LoRA visibly changes the image, not only the attention of one block.
+DEMO = json.load(open(os.path.join(ROOT, "src", "ZImageSharp.Engine", "Assets", "demo-model.json")))["transformer"]
+dim, patch = DEMO["dim"], DEMO["all_patch_size"][0] * DEMO["all_patch_size"][0] * DEMO["all_f_patch_size"][0]
+demo_shapes = {"layers.0.attention.to_q": [dim, dim], "layers.0.attention.to_out.0": [dim, dim],
+               "all_final_layer.2-1.linear": [patch * DEMO["in_channels"], dim]}
+demo_rng, DEMO_RANK = random.Random(20261203), 2
+def demo_rand(rows, cols, s):
+    return [[half(demo_rng.gauss(0.0, s)) for _ in range(cols)] for _ in range(rows)]
+demo = {}
+for m, (rows, cols) in demo_shapes.items():
+    demo[f"transformer.{m}.lora_A.weight"] = mat(demo_rand(DEMO_RANK, cols, 0.5))
+    demo[f"transformer.{m}.lora_B.weight"] = mat(demo_rand(rows, DEMO_RANK, 0.5))
+os.makedirs(os.path.join(OUT, "demo"), exist_ok=True)
+write(os.path.join(OUT, "demo", "demo-style.safetensors"), demo, metadata={"software": "make-lora-fixtures.py (demo model)"})
 print("wrote", sorted(os.listdir(OUT)))

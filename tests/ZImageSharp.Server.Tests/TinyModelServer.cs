@@ -15,9 +15,15 @@ namespace ZImageSharp.Server.Tests;
 
 /// <summary>The real engine on the CPU with the built-in tiny demo model (no weights configured), built once per test
 /// class: loading the tokenizer takes seconds, a server around it milliseconds.</summary>
-public sealed class TinyEngineFixture : IDisposable
+public class TinyEngineFixture : IDisposable
 {
-    public ZImageEngine Engine { get; } = ZImageEngine.Create(new EngineOptions { Device = "cpu" });
+    public TinyEngineFixture() : this(new EngineOptions { Device = "cpu" })
+    {
+    }
+
+    protected TinyEngineFixture(EngineOptions options) => Engine = ZImageEngine.Create(options);
+
+    public ZImageEngine Engine { get; }
 
     /// <summary>The test server of <paramref name="host"/> (its data folder, logs and options) with this engine in place
     /// of the fakes, registered exactly as <c>zimage serve</c> registers it. Disposing <paramref name="host"/> disposes it.</summary>
@@ -28,8 +34,10 @@ public sealed class TinyEngineFixture : IDisposable
             services.RemoveAll<IImageGenerator>();
             services.RemoveAll<IGenerationPlanner>();
             services.RemoveAll<ISystemInfo>();
+            services.RemoveAll<ILoraCatalog>();
             services.AddSingleton<IImageGenerator>(Engine);
             services.AddSingleton<IGenerationPlanner>(Engine);
+            services.AddSingleton<ILoraCatalog>(Engine);
             services.AddSingleton<ISystemInfo>(Engine);
         }));
 
@@ -45,5 +53,16 @@ public sealed class TinyEngineFixture : IDisposable
         return new Uri(addresses.Addresses.Single());
     }
 
-    public void Dispose() => Engine.Dispose();
+    public void Dispose()
+    {
+        Engine.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The tiny engine with the demo model's LoRAs (tests/data/lora/demo, scripts/make-lora-fixtures.py) as its LoRA
+/// folder, as <c>zimage serve --lora-dir</c> gives it.</summary>
+public sealed class TinyEngineWithLorasFixture() : TinyEngineFixture(new EngineOptions { Device = "cpu", LoraFolder = Folder })
+{
+    public static string Folder => Path.Combine(AppContext.BaseDirectory, "data", "lora", "demo");
 }

@@ -1,0 +1,106 @@
+// The OpenAI Node SDK, unmodified, against a ZImageSharp server: what a user who points `baseURL` at the server gets.
+// Prints one JSON object on stdout; the server test (OpenAiNodeSdkTests) asserts on it. Every call is caught and
+// recorded, so one wrong answer shows in the JSON beside the others instead of ending the run.
+//
+//   node client.mjs BASE_URL [--edit]      (API key from ZIMAGE_API_KEY, else OPENAI_API_KEY; base URL also ZIMAGE_BASE_URL)
+//
+// --edit (or ZIMAGE_CLIENT_EDIT=1) also calls images.edit with the generated PNG; off by default until the server
+// serves POST /v1/images/edits.
+import OpenAI, { APIError, toFile } from "openai";
+import { VERSION } from "openai/version";
+
+const args = process.argv.slice(2);
+const base = (args.find((a) => !a.startsWith("--")) ?? process.env.ZIMAGE_BASE_URL ?? "").replace(/\/+$/, "");
+if (!base) {
+  console.error("usage: node client.mjs BASE_URL [--edit]  (or set ZIMAGE_BASE_URL)");
+  process.exit(2);
+}
+const apiKey = process.env.ZIMAGE_API_KEY ?? process.env.OPENAI_API_KEY ?? "no-key";
+const withEdit = args.includes("--edit") || process.env.ZIMAGE_CLIENT_EDIT === "1";
+const size = process.env.ZIMAGE_CLIENT_SIZE ?? "128x96";
+// The SDK retries a 429/5xx twice by default; a test wants the first answer.
+const client = new OpenAI({ baseURL: `${base}/v1`, apiKey, maxRetries: 0, timeout: 60_000 });
+
+/** Width and height from a PNG's IHDR, or null when the bytes are not a PNG. */
+function pngSize(bytes) {
+  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length < 24 || signature.some((b, i) => bytes[i] !== b) || bytes.toString("latin1", 12, 16) !== "IHDR") return null;
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+function describeError(error) {
+  if (error instanceof APIError) {
+    return {
+      api_error: true,
+      class: error.constructor.name,
+      status: error.status ?? null,
+      message: error.message,
+      type: error.type ?? null,
+      param: error.param ?? null,
+      code: error.code ?? null,
+    };
+  }
+  return { api_error: false, class: error?.constructor?.name ?? typeof error, message: String(error?.message ?? error) };
+}
+
+async function attempt(work) {
+  try {
+    return { ok: true, ...(await work()) };
+  } catch (error) {
+    return { ok: false, error: describeError(error) };
+  }
+}
+
+function describeImages(response) {
+  return {
+    created: response.created ?? null,
+    images: (response.data ?? []).map((item) => {
+      const bytes = item.b64_json ? Buffer.from(item.b64_json, "base64") : Buffer.alloc(0);
+      return { bytes: bytes.length, png: pngSize(bytes), url: item.url ?? null, revised_prompt: item.revised_prompt ?? null };
+    }),
+  };
+}
+
+const result = { sdk: { name: "openai", version: VERSION }, node: process.version, base_url: client.baseURL };
+
+result.models = await attempt(async () => {
+  const ids = [];
+  for await (const model of client.models.list()) ids.push({ id: model.id, object: model.object, owned_by: model.owned_by });
+  return { models: ids };
+});
+
+let firstPng = null;
+result.generate = await attempt(async () => {
+  const model = result.models.ok && result.models.models.length > 0 ? result.models.models[0].id : undefined;
+  // steps and seed are the server's extensions; the SDK sends unknown body fields as they are.
+  const response = await client.images.generate({
+    model, prompt: "a small lighthouse, node sdk", n: 1, size, response_format: "b64_json", steps: 2, seed: 7,
+  });
+  if (response.data?.[0]?.b64_json) firstPng = Buffer.from(response.data[0].b64_json, "base64");
+  return describeImages(response);
+});
+
+// A size off the 16-pixel grid: the server must answer 400 with OpenAI's error object naming the field.
+result.invalid = await attempt(async () => {
+  const response = await client.images.generate({ prompt: "a wrong size", size: "100x70", response_format: "b64_json" });
+  return { unexpected: describeImages(response) };
+});
+
+result.wrong_key = await attempt(async () => {
+  const other = new OpenAI({ baseURL: `${base}/v1`, apiKey: "not-the-key-0123456789abcdef", maxRetries: 0 });
+  const page = await other.models.list();
+  return { unexpected: page.data.length };
+});
+
+if (withEdit) {
+  result.edit = await attempt(async () => {
+    if (!firstPng) throw new Error("images.generate gave no PNG to edit");
+    const response = await client.images.edit({
+      image: await toFile(firstPng, "start.png", { type: "image/png" }),
+      prompt: "the same lighthouse at night", n: 1, size, response_format: "b64_json",
+    });
+    return describeImages(response);
+  });
+}
+
+process.stdout.write(JSON.stringify(result) + "\n");
