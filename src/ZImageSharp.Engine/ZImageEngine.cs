@@ -250,8 +250,10 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     private PlannerInput PlannerInputFor(GenerationRequest request)
     {
-        int captionTokens = Math.Max(1, _pipeline.Models.Tokenizer.EncodePromptIds(request.Prompt ?? "").Length);
-        var planRequest = PlannerRequest.From(request, captionTokens);
+        int Tokens(string? prompt) => Math.Max(1, _pipeline.Models.Tokenizer.EncodePromptIds(prompt ?? "").Length);
+        // The negative prompt is encoded only with guidance; its length then sizes the encode and the denoise batch.
+        var planRequest = PlannerRequest.From(request, Tokens(request.Prompt),
+            request.GuidanceScale > 0 ? Tokens(request.NegativePrompt) : null);
         return new PlannerInput(Budget(), _footprint, planRequest, Speed)
         {
             Host = HostBudgetNow(),

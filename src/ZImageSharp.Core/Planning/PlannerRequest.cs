@@ -14,6 +14,10 @@ public sealed record PlannerRequest
     /// <summary>Caption tokens after the chat template; unknown before tokenization, so admission plans for the maximum.</summary>
     public int CaptionTokens { get; init; } = MaxCaptionTokens;
 
+    /// <summary>The negative prompt's tokens after the chat template: with guidance it is encoded too and its sample
+    /// runs beside the positive one, padded to the longer of the two. Unknown before tokenization: the maximum.</summary>
+    public int NegativeCaptionTokens { get; init; } = MaxCaptionTokens;
+
     public int Count { get; init; } = 1;
 
     /// <summary>Classifier-free guidance on: every forward also runs the negative branch.</summary>
@@ -30,7 +34,9 @@ public sealed record PlannerRequest
     /// <summary>Prompts the text encoder runs (the negative prompt with guidance); images share their prompt.</summary>
     public int PromptsEncoded => Guidance ? 2 : 1;
 
-    internal int ClampedCaptionTokens => Math.Clamp(CaptionTokens, 1, MaxCaptionTokens);
+    /// <summary>Caption tokens each encoded prompt and each transformer sample is sized for: the positive prompt's, or
+    /// with guidance the longer of it and the negative prompt's.</summary>
+    internal int ClampedCaptionTokens => Math.Clamp(Guidance ? Math.Max(CaptionTokens, NegativeCaptionTokens) : CaptionTokens, 1, MaxCaptionTokens);
 
     /// <summary>Image tokens padded to the sequence multiple (spec §8.2: Np).</summary>
     internal int ImageTokens => PadToSequenceMultiple(
@@ -49,11 +55,12 @@ public sealed record PlannerRequest
     public PlannerRequest WithSize(ImageSize size) => this with { Width = size.Width, Height = size.Height };
 
     /// <summary>From a validated request; without a token count the caption is assumed to be as long as allowed.</summary>
-    public static PlannerRequest From(GenerationRequest request, int? captionTokens = null) => new()
+    public static PlannerRequest From(GenerationRequest request, int? captionTokens = null, int? negativeCaptionTokens = null) => new()
     {
         Width = request.Width,
         Height = request.Height,
         CaptionTokens = captionTokens ?? MaxCaptionTokens,
+        NegativeCaptionTokens = negativeCaptionTokens ?? MaxCaptionTokens,
         Count = request.Count,
         Guidance = request.GuidanceScale > 0,
         Steps = request.Steps,

@@ -149,7 +149,7 @@ public class ImageParametersTests
         var request = new ZImageSharp.Contracts.GenerationRequest { Prompt = "a fox", Shift = 3, Seed = 1 };
         var parameters = ImageParameters.For(request, 1, 1024, 1024, "Z-Image-Turbo", "fp8 e4m3 (transformer; bf16 compute)");
 
-        Assert.EndsWith("Shift: 3, Weights: \"fp8 e4m3 (transformer; bf16 compute)\"", parameters.ToInfotext());
+        Assert.EndsWith("Shift: 3, Weights: fp8 e4m3 (transformer; bf16 compute)", parameters.ToInfotext());
         Assert.DoesNotContain("Weights", ImageParameters.For(request, 1, 1024, 1024, "Z-Image-Turbo").ToInfotext());
     }
 }
