@@ -298,7 +298,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             return DeviceBudget.WithFreeMemory(emulated ?? (1L << 40), _planner.Options);
         var memory = probe.DeviceMemory();
         var pool = probe.Pool();
-        long others = Nvml.OtherProcessesBytes(probe.Device) ?? 0;
+        long others = Nvml.OtherProcessesBytes(probe.Device, pool.ReservedBytes) ?? 0;
         // Everything in our pool (weights placed by the previous plan, cached activations) can be placed anew.
         return DeviceBudget.Measured(memory.TotalBytes, memory.FreeBytes + pool.ReservedBytes, others, _planner.Options, emulated);
     }
@@ -333,7 +333,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             var memory = probe.DeviceMemory();
             var pool = probe.Pool();
             gpus.Add(new GpuReport(probe.Device, CudaRuntime.DeviceName(probe.Device), memory.TotalBytes, memory.FreeBytes,
-                pool.AllocatedBytes, pool.ReservedBytes, pool.PeakAllocatedBytes, Nvml.OtherProcessesBytes(probe.Device), Nvml.DriverVersion()));
+                pool.AllocatedBytes, pool.ReservedBytes, pool.PeakAllocatedBytes, Nvml.OtherProcessesBytes(probe.Device, pool.ReservedBytes), Nvml.DriverVersion()));
         }
         return new SystemReport(Device.Description, Device.LibTorch?.ToString() ?? "bundled CPU libtorch 2.10.0", gpus, Model, _lastPlan, Speed.Label);
     }

@@ -23,7 +23,7 @@ internal static class CardBudget
     public static DeviceBudget Measured(GpuMemoryProbe probe, PlannerOptions options, ByteSize? overrideSize = null)
     {
         var memory = probe.DeviceMemory();
-        return DeviceBudget.Measured(memory.TotalBytes, memory.FreeBytes, Nvml.OtherProcessesBytes(probe.Device) ?? 0, options, overrideSize?.Bytes);
+        return DeviceBudget.Measured(memory.TotalBytes, memory.FreeBytes, Nvml.OtherProcessesBytes(probe.Device, probe.Pool().ReservedBytes) ?? 0, options, overrideSize?.Bytes);
     }
 
     /// <summary>The host RAM the plan may hold: --ram-budget (the whole process, so the runtime's own share is taken

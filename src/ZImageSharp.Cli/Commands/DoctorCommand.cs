@@ -23,7 +23,7 @@ internal sealed class DoctorCommand : Command<EngineSettings>
             var memory = probe.DeviceMemory();
             table.AddRow("driver", Markup.Escape(Nvml.DriverVersion() ?? "unknown (NVML not available)"));
             table.AddRow("card memory", $"{new ByteSize(memory.TotalBytes)} total, {new ByteSize(memory.FreeBytes)} free");
-            var others = Nvml.OtherProcessesBytes(probe.Device);
+            var others = Nvml.OtherProcessesBytes(probe.Device, probe.Pool().ReservedBytes);
             table.AddRow("other processes", others is { } o ? new ByteSize(o).ToString() : "unknown (NVML not available)");
             table.AddRow("allocator", Markup.Escape(NativeEnvironment.Get("PYTORCH_CUDA_ALLOC_CONF") ?? "default"));
         }

@@ -26,6 +26,7 @@ internal static partial class CudaRuntime
     public const uint EventDisableTiming = 2;
 
     [LibraryImport(Library)] public static partial int cudaGetDeviceCount(out int count);
+    [LibraryImport(Library)] private static partial int cudaDeviceGetPCIBusId(byte[] pciBusId, int length, int device);
     [LibraryImport(Library)] public static partial int cudaSetDevice(int device);
     [LibraryImport(Library)] public static partial int cudaGetDevice(out int device);
     [LibraryImport(Library)] public static partial int cudaMemGetInfo(out nuint free, out nuint total);
@@ -64,6 +65,20 @@ internal static partial class CudaRuntime
     }
 
     /// <summary>The device's marketing name (the first field of cudaDeviceProp, 256 chars).</summary>
+    /// <summary>The device's PCI bus id ("0000:3B:00.0"), or null when the runtime cannot tell: the one name CUDA and
+    /// NVML share, since CUDA's index follows CUDA_VISIBLE_DEVICES and its ordering while NVML's counts every GPU.</summary>
+    public static string? PciBusId(int device)
+    {
+        var buffer = new byte[32];
+        try
+        {
+            return cudaDeviceGetPCIBusId(buffer, buffer.Length, device) == 0
+                ? System.Text.Encoding.ASCII.GetString(buffer).TrimEnd('\0')
+                : null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+    }
+
     public static string DeviceName(int device)
     {
         // cudaDeviceProp is about 1 KB and grows between CUDA versions; a generous buffer keeps us independent of it.
