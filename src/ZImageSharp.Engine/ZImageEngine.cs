@@ -55,10 +55,9 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         Speed = speed ?? SpeedProfiles.Choose(options.SpeedProfilePath, CardIdentities.Of(device), () => CardRateProbe.Measure(device));
         _pipeline = new ZImagePipeline(models);
         _faults = faults ?? NoFaults.Instance;
-        // Sized as it computes: float32 weights and activations at 4 bytes (--dtype fp32), the VAE in its own dtype.
+        // The VAE is planned in its own dtype; the text encoder and transformer in theirs (PlannerInput.ComputeInFloat32).
         var planning = plannerOptions ?? new PlannerOptions
         {
-            ComputeInFloat32 = models.Transformer.DType == torch.ScalarType.Float32,
             VaeInFloat32 = models.Vae.parameters().First().dtype == torch.ScalarType.Float32,
         };
         if (!options.AllowFp8) planning = planning with { AllowFp8Weights = false };
@@ -248,6 +247,8 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     public MemoryPlan BuildPlan(GenerationRequest request) => _planner.Plan(PlannerInputFor(request));
 
+    private bool ComputesInFloat32 => Models.Transformer.DType == torch.ScalarType.Float32;
+
     private PlannerInput PlannerInputFor(GenerationRequest request)
     {
         int Tokens(string? prompt) => Math.Max(1, _pipeline.Models.Tokenizer.EncodePromptIds(prompt ?? "").Length);
@@ -258,7 +259,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         {
             Host = HostBudgetNow(),
             WeightsInFiles = Models.Files is not null,
-            ComputeInFloat32 = _planner.Options.ComputeInFloat32,
+            ComputeInFloat32 = ComputesInFloat32,
             AdapterBytes = LoraBytes(request),
         };
     }
@@ -267,7 +268,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
     private long LoraBytes(GenerationRequest request)
     {
         if (request.Loras is not { Count: > 0 }) return 0;
-        try { return _loras.Resolve(request.Loras)?.DeviceBytes(_planner.Options.ComputeInFloat32 ? 4 : 2) ?? 0; }
+        try { return _loras.Resolve(request.Loras)?.DeviceBytes(ComputesInFloat32 ? 4 : 2) ?? 0; }
         catch (InvalidRequestException) { return 0; }
     }
 

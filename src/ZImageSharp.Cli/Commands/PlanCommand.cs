@@ -32,7 +32,7 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
             throw new ArgumentException($"--caption-tokens must be between 1 and {PlannerRequest.MaxCaptionTokens} (got {settings.CaptionTokens}).");
 
         bool float32 = settings.DType == "fp32";
-        var options = new PlannerOptions { ComputeInFloat32 = float32, VaeInFloat32 = float32, AllowFp8Weights = !settings.NoFp8 };
+        var options = new PlannerOptions { VaeInFloat32 = float32, AllowFp8Weights = !settings.NoFp8 };
         DeviceBudget budget;
         string where;
         ComputeDevice? device = null;

@@ -45,10 +45,6 @@ public sealed record PlannerOptions
     /// <summary>Decode (and encode) in float32 as the official code does: twice the VAE activations, slower.</summary>
     public bool VaeInFloat32 { get; init; }
 
-    /// <summary>The text encoder and transformer compute in float32 (<c>--dtype fp32</c>): weights and activations are
-    /// sized at 4 bytes per element instead of bf16's 2 (the activation curves were measured in bf16 and are doubled).</summary>
-    public bool ComputeInFloat32 { get; init; }
-
     /// <summary>Host memory kept free at every moment: the runtime's own growth (request images, the server, the page
     /// cache that file reads go through).</summary>
     public long HostReserveBytes { get; init; } = 1 * ByteSize.GiB;

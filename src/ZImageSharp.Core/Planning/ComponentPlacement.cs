@@ -22,6 +22,9 @@ public sealed record ComponentPlacement(
     /// <summary>Host memory this placement holds (pinned masters, or the CPU encoder's weights).</summary>
     public long HostBytes { get; init; }
 
+    /// <summary>The dtype the weights that are not fp8 are held and computed in: "bf16", or "fp32" under --dtype fp32.</summary>
+    public string ComputeDType { get; init; } = "bf16";
+
     public int StreamedBlockCount => Placement.IsStreamed() ? BlockCount - ResidentBlocks.Count : 0;
 
     public string Describe()
@@ -29,9 +32,9 @@ public sealed record ComponentPlacement(
         string unit = Component == Component.TextEncoder ? "layers" : "blocks";
         string how = Placement switch
         {
-            Placement.Resident => "resident bf16",
+            Placement.Resident => $"resident {ComputeDType}",
             Placement.ResidentFp8 => "resident fp8",
-            Placement.StreamedBf16 => $"streamed bf16, {ResidentBlocks.Count}/{BlockCount} {unit} resident",
+            Placement.StreamedBf16 => $"streamed {ComputeDType}, {ResidentBlocks.Count}/{BlockCount} {unit} resident",
             Placement.StreamedFp8 => $"streamed fp8, {ResidentBlocks.Count}/{BlockCount} {unit} resident",
             _ => "on the CPU",
         };

@@ -90,7 +90,7 @@ public sealed class MemoryPlanner
         // costing when host memory is bounded.
         bool fileVariants = input.WeightsInFiles && input.Host.IsBounded;
         IEnumerable<bool> FromFile(PlanRung rung) => fileVariants && !rung.StaysLoaded && rung.Placement != Placement.Cpu ? [false, true] : [false];
-        long staging = input.WeightsInFiles ? _options.HostStagingBytes : 0;
+        long staging = StagingBytes(input);
 
         var encoders = Ladder.TextEncoder.SelectMany(r => FromFile(r).Select(f => TextEncoderOption(r, input, f))).ToList();
         var transformers = Ladder.Transformer.SelectMany(r => FromFile(r).Select(f => TransformerOption(r, input, f))).ToList();
@@ -207,7 +207,7 @@ public sealed class MemoryPlanner
     }
 
     /// <summary>Activation curves were measured in bf16; float32 compute doubles every tensor.</summary>
-    private long ComputeWidth(long bytes) => _options.ComputeInFloat32 ? 2 * bytes : bytes;
+    private static long ComputeWidth(PlannerInput input, long bytes) => input.ComputeInFloat32 ? 2 * bytes : bytes;
 
     private WeightOption TextEncoderOption(PlanRung rung, PlannerInput input, bool fromFile)
     {
@@ -217,7 +217,7 @@ public sealed class MemoryPlanner
         if (rung.Placement == Placement.Cpu)
             return WeightOption.Cpu(rung, footprint, request.PromptsEncoded * tokens / input.Speed.CpuTextEncodeTokensPerSecond);
         int layers = Math.Max(1, footprint.Blocks.Count);
-        long activations = ComputeWidth(WithHeadroom(_activations.TextEncode.Predict(request.PromptsEncoded, tokens)));
+        long activations = ComputeWidth(input, WithHeadroom(_activations.TextEncode.Predict(request.PromptsEncoded, tokens)));
         return WeightOption.Build(rung, footprint, _options, input.Speed, passes: 1,
             passSeconds: request.PromptsEncoded * input.Speed.TextEncode(tokens),
             blockShare: _ => 1.0 / layers, activations, input.WeightsInFiles, fromFile);
@@ -234,7 +234,7 @@ public sealed class MemoryPlanner
             _ => request.SequenceTokens,
         };
         double allTokens = Math.Max(1, footprint.Blocks.Sum(BlockTokens));
-        long activations = ComputeWidth(WithHeadroom(_activations.TransformerForward.Predict(request.Batch, request.SequenceTokens)))
+        long activations = ComputeWidth(input, WithHeadroom(_activations.TransformerForward.Predict(request.Batch, request.SequenceTokens)))
                            + input.AdapterBytes;
         return WeightOption.Build(rung, footprint, _options, input.Speed, passes: request.Steps,
             passSeconds: request.Batch * input.Speed.TransformerForward(request.SequenceTokens),
@@ -302,16 +302,20 @@ public sealed class MemoryPlanner
     private static int TileCount(int length, int tile, int overlap) =>
         length <= tile ? 1 : (int)Math.Ceiling((length - overlap) / (double)(tile - overlap));
 
+    /// <summary>The bounded staging buffers a plan that reads weights from their files holds on the host.</summary>
+    private long StagingBytes(PlannerInput input) => input.WeightsInFiles ? _options.HostStagingBytes : 0;
+
     private long WithHeadroom(long bytes) => (long)Math.Ceiling(bytes * (1 + _options.ActivationHeadroomFraction));
 
     private MemoryPlan Build(PlannerInput input, PlanPhase[] phases, long[] phaseCaps,
         IReadOnlyDictionary<PlanPhase, long> caps, Choice choice)
     {
         var (encoder, ke, transformer, kd, vae) = (choice.Encoder, choice.EncoderResident, choice.Transformer, choice.TransformerResident, choice.Vae);
-        var encoderPlacement = encoder.ToPlacement(ke);
-        var transformerPlacement = transformer.ToPlacement(kd);
+        string compute = input.ComputeInFloat32 ? "fp32" : "bf16";
+        var encoderPlacement = encoder.ToPlacement(ke) with { ComputeDType = compute };
+        var transformerPlacement = transformer.ToPlacement(kd) with { ComputeDType = compute };
         var estimates = new List<PhaseEstimate>();
-        long staging = input.WeightsInFiles ? _options.HostStagingBytes : 0;
+        long staging = StagingBytes(input);
         long masters = choice.HostBytes - staging;
         bool ReadsFiles(PlanPhase phase) => phase switch
         {

@@ -11,7 +11,9 @@ public sealed record PlannerInput(DeviceBudget Device, ModelFootprint Model, Pla
     /// models that exist only in memory (the demo, random weights), whose host masters are the only copy.</summary>
     public bool WeightsInFiles { get; init; }
 
-    /// <summary>The engine computes in float32 (sizes in the footprint are then 4-byte sizes).</summary>
+    /// <summary>The text encoder and transformer compute in float32 (<c>--dtype fp32</c>): the footprint's sizes are then
+    /// 4-byte sizes, and activations are sized at twice the bf16 curves they were measured as. A property of the model
+    /// as loaded, not a planner setting: the engine sets it from its modules' dtype.</summary>
     public bool ComputeInFloat32 { get; init; }
 
     /// <summary>Device bytes the request's LoRAs add during the denoise phase (Engine/Lora: factors kept for the

@@ -79,7 +79,7 @@ public class HostBudgetTests
     [Fact]
     public void Float32IsSizedAtFourBytes()
     {
-        var fp32 = new MemoryPlanner(new PlannerOptions { ComputeInFloat32 = true });
+        var fp32 = new MemoryPlanner(new PlannerOptions { VaeInFloat32 = true });
         var input = ReleasedOn(DeviceBudget.WithFreeMemory(80L * ByteSize.GiB, PlannerOptions.Default), Square(1024))
             with { Model = ReleasedFloat32, ComputeInFloat32 = true };
         var bf16Plan = PlanOn(80, Square(1024));
@@ -90,6 +90,7 @@ public class HostBudgetTests
         Assert.Equal(6_154_908_736L * 4, plan.Transformer.ResidentWeightBytes);
         Assert.True(plan.PredictedPeakBytes > 1.9 * bf16Plan.PredictedPeakBytes - 4L * ByteSize.GiB);
         Assert.Equal("fp32", plan.WeightsPrecision);
+        Assert.StartsWith("resident fp32", plan.Transformer.Describe()); // not "bf16": the plan names what it holds
     }
 
     [Fact]

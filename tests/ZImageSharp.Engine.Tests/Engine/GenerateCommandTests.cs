@@ -56,7 +56,7 @@ public class GenerateCommandTests(ITestOutputHelper output)
             var png = PngReader.Read(File.ReadAllBytes(output));
             Assert.Equal("a red fox\nSteps: 3, Sampler: Euler a, Schedule type: Karras, CFG scale: 1, Seed: 7, Size: 64x64, Model: ",
                 png.GetText("parameters")![..104]);
-            Assert.EndsWith(", Shift: 2", png.GetText("parameters"));
+            Assert.EndsWith(", Shift: 2, Weights: fp32", png.GetText("parameters"));
         }
         finally { dir.Delete(recursive: true); }
     }
