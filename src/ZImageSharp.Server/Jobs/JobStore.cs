@@ -219,31 +219,15 @@ internal sealed class JobStore : IJobStore
                 images.Clear();
                 current = ReadJob(reader);
             }
-            if (!reader.IsDBNull(15))
-                images.Add(new JobImage(reader.GetInt32(15), reader.GetInt64(16), reader.GetInt32(17), reader.GetInt32(18), reader.GetString(19)));
+            if (JobRows.Image(reader) is { } image)
+                images.Add(image);
         }
         if (current is not null) jobs.Add(current with { Images = images.ToArray() });
         return jobs;
     }
 
-    private static JobRecord ReadJob(SqliteDataReader reader) => new()
-    {
-        Sequence = reader.GetInt64(0),
-        Id = reader.GetString(1),
-        State = JobStateExtensions.ParseState(reader.GetString(2)),
-        Source = Enum.Parse<JobSource>(reader.GetString(3)),
-        Request = JsonSerializer.Deserialize<GenerationRequest>(reader.GetString(4), RequestJson)
-                  ?? throw new InvalidDataException("The history database holds a job without a request."),
-        CreatedAt = Parse(reader.GetString(5)),
-        StartedAt = reader.IsDBNull(6) ? null : Parse(reader.GetString(6)),
-        FinishedAt = reader.IsDBNull(7) ? null : Parse(reader.GetString(7)),
-        Attempt = reader.GetInt32(8),
-        PlanSummary = reader.IsDBNull(9) ? null : reader.GetString(9),
-        TotalSeconds = reader.IsDBNull(10) ? null : reader.GetDouble(10),
-        Error = reader.IsDBNull(11) ? null
-            : new JobError(reader.GetString(11), reader.IsDBNull(12) ? null : reader.GetString(12), reader.IsDBNull(13) ? "" : reader.GetString(13)),
-        Weights = reader.IsDBNull(14) ? null : reader.GetString(14),
-    };
+    private static JobRecord ReadJob(SqliteDataReader reader) =>
+        JobRows.Read(reader, (row, column) => Parse(row.GetString(column)), "history database");
 
     private static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 

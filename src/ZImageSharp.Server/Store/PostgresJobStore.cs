@@ -451,31 +451,15 @@ internal sealed class PostgresJobStore : IJobStore
                 images.Clear();
                 current = ReadJob(reader);
             }
-            if (withImages && !reader.IsDBNull(15))
-                images.Add(new JobImage(reader.GetInt32(15), reader.GetInt64(16), reader.GetInt32(17), reader.GetInt32(18), reader.GetString(19)));
+            if (withImages && JobRows.Image(reader) is { } image)
+                images.Add(image);
         }
         if (current is not null) jobs.Add(current with { Images = images.ToArray() });
         return jobs;
     }
 
-    private static JobRecord ReadJob(DbDataReader reader) => new()
-    {
-        Sequence = reader.GetInt64(0),
-        Id = reader.GetString(1),
-        State = JobStateExtensions.ParseState(reader.GetString(2)),
-        Source = Enum.Parse<JobSource>(reader.GetString(3)),
-        Request = JsonSerializer.Deserialize<GenerationRequest>(reader.GetString(4), JobStore.RequestJson)
-                  ?? throw new InvalidDataException("The shared store holds a job without a request."),
-        CreatedAt = reader.GetFieldValue<DateTimeOffset>(5),
-        StartedAt = reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
-        FinishedAt = reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
-        Attempt = reader.GetInt32(8),
-        PlanSummary = reader.IsDBNull(9) ? null : reader.GetString(9),
-        TotalSeconds = reader.IsDBNull(10) ? null : reader.GetDouble(10),
-        Error = reader.IsDBNull(11) ? null
-            : new JobError(reader.GetString(11), reader.IsDBNull(12) ? null : reader.GetString(12), reader.IsDBNull(13) ? "" : reader.GetString(13)),
-        Weights = reader.IsDBNull(14) ? null : reader.GetString(14),
-    };
+    private static JobRecord ReadJob(DbDataReader reader) =>
+        JobRows.Read(reader, (row, column) => row.GetFieldValue<DateTimeOffset>(column), "shared store");
 
     private static NpgsqlParameter P<T>(string name, T value) => new NpgsqlParameter<T>(name, value);
 
