@@ -30,12 +30,6 @@ public sealed record PlannerOptions
     /// </summary>
     public double StreamingFragmentationFraction { get; init; } = 0.5;
 
-    /// <summary>Blocks copied ahead of the one being computed when weights are streamed (1 = double buffering).</summary>
-    public int PrefetchDepthBlocks { get; init; } = 1;
-
-    /// <summary>bf16 copies of a block that fp8-resident weights need while one block is upcast and computed.</summary>
-    public int Fp8UpcastScratchBlocks { get; init; } = 1;
-
     /// <summary>Tile edges tried for tiled VAE decode and encode, in output pixels, largest (fastest) first.</summary>
     public IReadOnlyList<int> VaeTileSizesPixels { get; init; } = [1024, 768, 512, 384, 256];
 
@@ -106,10 +100,6 @@ public sealed record PlannerOptions
             errors.Add($"{nameof(StreamingFragmentationFraction)} must be between 0 and 4 (got {Format(StreamingFragmentationFraction)}).");
         if (!double.IsFinite(Fp8TimePenaltyFraction) || Fp8TimePenaltyFraction < 0 || Fp8TimePenaltyFraction > 1)
             errors.Add($"{nameof(Fp8TimePenaltyFraction)} must be between 0 and 1 (got {Format(Fp8TimePenaltyFraction)}).");
-        if (PrefetchDepthBlocks < 1 || PrefetchDepthBlocks > 4)
-            errors.Add($"{nameof(PrefetchDepthBlocks)} must be between 1 and 4 (got {PrefetchDepthBlocks}).");
-        if (Fp8UpcastScratchBlocks < 1 || Fp8UpcastScratchBlocks > 4)
-            errors.Add($"{nameof(Fp8UpcastScratchBlocks)} must be between 1 and 4 (got {Fp8UpcastScratchBlocks}).");
         if (!double.IsFinite(DegradeStepFraction) || DegradeStepFraction <= 0 || DegradeStepFraction >= 1)
             errors.Add($"{nameof(DegradeStepFraction)} must be above 0 and below 1 (got {Format(DegradeStepFraction)}).");
         if (MaxDegradeSteps < 0 || MaxDegradeSteps > 64)

@@ -6,6 +6,11 @@ namespace ZImageSharp.Planning;
 /// resident blocks the planner may choose (index k = the first k blocks of <see cref="ResidentOrder"/> resident).</summary>
 internal sealed class WeightOption
 {
+    // What the engine does, not settings: BlockStreamer copies exactly one block ahead of the one computing (double
+    // buffering), and an fp8 block is upcast to one bf16 copy at a time (ModuleResidency). A change there changes these.
+    private const int PrefetchedBlocks = 1;
+    private const int Fp8UpcastScratchBlocks = 1;
+
     public required PlanRung Rung { get; init; }
     public required ComponentFootprint Footprint { get; init; }
     /// <summary>Blocks in the order they become resident: the most time saved per byte first.</summary>
@@ -57,7 +62,7 @@ internal sealed class WeightOption
         if (!placement.IsStreamed())
         {
             long total = footprint.TotalBytes(storage);
-            long scratch = storage == WeightStorage.Fp8 ? options.Fp8UpcastScratchBlocks * footprint.LargestBlockBytes(WeightStorage.Bf16) : 0;
+            long scratch = storage == WeightStorage.Fp8 ? Fp8UpcastScratchBlocks * footprint.LargestBlockBytes(WeightStorage.Bf16) : 0;
             return new()
             {
                 Rung = rung, Footprint = footprint, ResidentOrder = blocks,
@@ -100,7 +105,7 @@ internal sealed class WeightOption
             computeSeconds[k] = passes * computePerPass;
             transferSeconds[k] = passes * Math.Max(0, hiddenLoss) + (rung.StaysLoaded ? 0 : residentBytes[k] / loadBandwidth);
         }
-        long buffers = (1 + options.PrefetchDepthBlocks) * (footprint.LargestBlockBytes(WeightStorage.Bf16)
+        long buffers = (1 + PrefetchedBlocks) * (footprint.LargestBlockBytes(WeightStorage.Bf16)
             + (storage == WeightStorage.Fp8 ? footprint.LargestBlockBytes(WeightStorage.Fp8) : 0));
         // Streamed block copies fragment the pool around the activations (PlannerOptions.StreamingFragmentationFraction).
         long fragmentation = (long)Math.Ceiling(activationBytes * options.StreamingFragmentationFraction);

@@ -51,7 +51,7 @@ public class ReportTests
     [Fact]
     public void OptionsValidationListsEveryProblem()
     {
-        var options = new PlannerOptions { ReserveBytes = -1, VaeTileSizesPixels = [500], PrefetchDepthBlocks = 0 };
+        var options = new PlannerOptions { ReserveBytes = -1, VaeTileSizesPixels = [500], MaxDegradeSteps = -1 };
 
         var errors = options.Check();
 
