@@ -100,7 +100,7 @@ public sealed class InpaintBlend : ILatentBlend, IDisposable
     public InpaintBlend(Tensor mask, Tensor initLatents, Tensor noise)
     {
         this.mask = mask.to(ScalarType.Float32, initLatents.device, copy: true).DetachFromDisposeScope();
-        keep = this.mask.neg().add_(Scalars.One).DetachFromDisposeScope();
+        keep = this.mask.neg().add_(Scalars.One, alpha: Scalars.One).DetachFromDisposeScope();
         this.initLatents = initLatents.alias().DetachFromDisposeScope();
         this.noise = noise.alias().DetachFromDisposeScope();
     }
