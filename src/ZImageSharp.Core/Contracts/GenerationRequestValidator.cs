@@ -61,8 +61,8 @@ public static class GenerationRequestValidator
         if (!float.IsFinite(request.Strength) || request.Strength <= 0 || request.Strength > 1)
             errors.Add(new("strength", $"must be above 0 and at most 1 (got {request.Strength})."));
         else if (request.Steps >= 1 && ImageEditSchedule.StepsRun(request.Steps, request.Strength) < 1)
-            errors.Add(new("strength", $"runs no step of {request.Steps} at {request.Strength}: steps × strength must reach 1 " +
-                $"(at least {1.0 / request.Steps:0.###} for {request.Steps} steps)."));
+            errors.Add(new("strength", $"is too small to run any of the {request.Steps} steps (got {request.Strength}); " +
+                "steps × strength rounds away to nothing."));
         var image = request.InitImage;
         if (image.Width != request.Width || image.Height != request.Height)
             errors.Add(new("init_image", $"must be the requested size {request.Width}x{request.Height} (got {image.Width}x{image.Height}); " +
