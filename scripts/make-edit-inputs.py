@@ -25,3 +25,10 @@ for y in range(H):
 png(os.path.join(here, "init.png"), W, H, init)
 mask = [[255 if (x >= W // 2 and y >= H // 4) else 0 for x in range(W) for _ in range(3)] for y in range(H)]
 png(os.path.join(here, "mask.png"), W, H, mask)
+
+# 64x64 copies (each pixel doubled) for the CLI and API tests, whose smallest size is 64, and an all-black mask.
+def doubled(rows):
+    return [sum(([r[3 * x], r[3 * x + 1], r[3 * x + 2]] * 2 for x in range(len(r) // 3)), []) for r in rows for _ in range(2)]
+png(os.path.join(here, "init64.png"), 2 * W, 2 * H, doubled(init))
+png(os.path.join(here, "mask64.png"), 2 * W, 2 * H, doubled(mask))
+png(os.path.join(here, "keep64.png"), 2 * W, 2 * H, [[0] * (6 * W)] * (2 * H))

@@ -105,6 +105,8 @@ public static class GenerationRequestValidator
         "shift" => "above 0 and at most 100",
         "sampler" => $"one of: {string.Join(", ", limits.Samplers)}",
         "scheduler" => $"one of: {string.Join(", ", limits.Schedulers)}",
+        "strength" => "above 0 and at most 1",
+        "init_image" or "mask" => "a PNG (8-bit RGB or RGBA) of the requested size",
         "lora_strength" => $"between {LoraRequest.MinStrength} and {LoraRequest.MaxStrength}",
         _ => throw new ArgumentOutOfRangeException(nameof(field), field, "Not a field of a generation request."),
     };
