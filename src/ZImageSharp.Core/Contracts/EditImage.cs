@@ -41,6 +41,21 @@ public sealed record EditImage
         return new EditImage(info.Width, info.Height, rgb);
     }
 
+    /// <summary>OpenAI's mask convention: a PNG with alpha repaints where alpha is 0 and keeps the rest; one without
+    /// alpha is read as this project's masks are (white repaints).</summary>
+    public static EditImage MaskFromPng(ReadOnlySpan<byte> png, string field)
+    {
+        PngInfo info;
+        try { info = PngReader.Read(png, decodePixels: true); }
+        catch (InvalidDataException e) { throw new ArgumentException($"{field}: {e.Message}", field, e); }
+        if (info.ColorType == (byte)PngColorType.Rgb) return new EditImage(info.Width, info.Height, info.Pixels!);
+        var rgba = info.Pixels!;
+        var rgb = new byte[(long)info.Width * info.Height * 3];
+        for (long i = 0, j = 3; i < rgb.Length; i += 3, j += 4)
+            rgb[i] = rgb[i + 1] = rgb[i + 2] = rgba[j] == 0 ? (byte)255 : (byte)0;
+        return new EditImage(info.Width, info.Height, rgb);
+    }
+
     /// <summary>PIL's <c>convert("L")</c> of each pixel (ITU-R 601-2 luma in 16-bit fixed point, as PIL computes it),
     /// then diffusers' mask binarisation: 1 where L/255 ≥ 0.5 (repaint), 0 where it is below (keep).</summary>
     public bool[] MaskBits()

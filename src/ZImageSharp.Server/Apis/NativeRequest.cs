@@ -12,21 +12,36 @@ internal static class NativeRequest
     [
         "prompt", "negative_prompt", "width", "height", "steps", "seed", "count",
         "guidance_scale", "cfg_truncation", "cfg_normalization", "shift", "sampler", "scheduler",
-        "loras",
+        "loras", "init_image", "strength", "mask",
     ];
+
+    /// <summary>The body of a job: up to MaxRequestBodyBytes, or up to MaxEditBodyBytes when its declared length is
+    /// larger and it carries an init image (an edit's PNGs); a large body without one is refused as before.</summary>
+    public static async Task<JsonElement> ReadBodyAsync(Microsoft.AspNetCore.Http.HttpRequest http, Hosting.ZImageServerOptions options)
+    {
+        int small = options.MaxRequestBodyBytes;
+        bool large = http.ContentLength > small;
+        var body = await RequestBody.ReadObjectAsync(http, large ? Math.Max(small, options.MaxEditBodyBytes) : small,
+            http.HttpContext.RequestAborted);
+        if (large && !(body.TryGetProperty("init_image", out var init) && init.ValueKind == JsonValueKind.String))
+            throw new ZImageSharp.Errors.InvalidRequestException([new ZImageSharp.Errors.FieldError("body",
+                $"must be at most {small} bytes (got {http.ContentLength}); only a request with an init_image may be larger (at most {options.MaxEditBodyBytes}).")]);
+        return body;
+    }
 
     public static GenerationRequest Parse(JsonElement body, RequestLimits limits)
     {
         var fields = new JsonFields(body, FieldRules.For(limits));
         fields.RejectUnknown(Fields);
         var defaults = new GenerationRequest { Prompt = "" };
+        var init = EditFields.Image(fields, "init_image");
         var request = new GenerationRequest
         {
             // A missing prompt stays null so that Core's validator reports it.
             Prompt = fields.String("prompt")!,
             NegativePrompt = fields.String("negative_prompt") ?? defaults.NegativePrompt,
-            Width = fields.Int("width") ?? defaults.Width,
-            Height = fields.Int("height") ?? defaults.Height,
+            Width = fields.Int("width") ?? init?.Width ?? defaults.Width,
+            Height = fields.Int("height") ?? init?.Height ?? defaults.Height,
             Steps = fields.Int("steps") ?? defaults.Steps,
             Seed = fields.Long("seed"),
             Count = fields.Int("count") ?? defaults.Count,
@@ -36,6 +51,9 @@ internal static class NativeRequest
             Shift = fields.Float("shift"),
             Sampler = fields.String("sampler") ?? defaults.Sampler,
             Scheduler = fields.String("scheduler") ?? defaults.Scheduler,
+            InitImage = init,
+            Strength = fields.Float("strength") ?? defaults.Strength,
+            Mask = EditFields.Image(fields, "mask"),
         };
         if (request.Prompt is null && fields.Failed.Contains("prompt"))
             request = request with { Prompt = "" };
