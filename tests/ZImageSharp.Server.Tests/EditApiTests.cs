@@ -74,6 +74,20 @@ public sealed class EditApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_native_edit_larger_than_the_json_limit_is_accepted()
+    {
+        // Noise does not compress: a 512² PNG of it is about 770 KB, three times the 256 KiB JSON limit.
+        var noise = new byte[512 * 512 * 3];
+        new Random(1).NextBytes(noise);
+        var png = PngEncoder.Encode(noise, 512, 512, PngColorType.Rgb, []);
+        Assert.True(png.Length > 3 * 256 * 1024 * 3 / 4, $"the PNG should be large ({png.Length} bytes)");
+        var job = await _client.SubmitAsync(new { prompt = "fox", steps = 1, init_image = Convert.ToBase64String(png) });
+        var done = await _client.WaitForEndAsync((string)job["id"]!);
+        Assert.Equal("succeeded", (string)done["state"]!);
+        Assert.Equal(noise, _seen!.InitImage!.Rgb);
+    }
+
+    [Fact]
     public async Task A1111_img2img_reads_init_images_denoising_strength_and_mask()
     {
         var response = await _client.PostAsync("/sdapi/v1/img2img", Requests.Json(new
@@ -186,4 +200,18 @@ public sealed class EditApiTests : IAsyncLifetime
         Assert.Equal(request.Mask.Rgb, back.Mask!.Rgb);
         Assert.Equal(0.3f, back.Strength);
     }
+}
+
+public sealed class EditBodyScanTests
+{
+    [Theory]
+    [InlineData("""{"prompt":"x","init_image":"iVBOR""", true)]
+    [InlineData("""{"init_image":""", true)]
+    [InlineData("""{"prompt":"x","loras":[{"name":"init_image"}],"init_image":"iV""", true)]
+    [InlineData("""{"prompt":"x","loras":[{"name":"init_image"}""", false)]
+    [InlineData("""{"prompt":"init_image is here but""", false)]
+    [InlineData("""{"nested":{"init_image":"x"},"prompt":"y""", false)]
+    [InlineData("""\0\0\0\0""", false)]
+    public void A_large_body_must_name_init_image_at_its_top_level_early(string start, bool expected) =>
+        Assert.Equal(expected, ZImageSharp.Server.Apis.NativeRequest.HasTopLevelInitImage(System.Text.Encoding.UTF8.GetBytes(start)));
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using ZImageSharp.Contracts;
 using ZImageSharp.Server.Http;
 
@@ -15,18 +16,42 @@ internal static class NativeRequest
         "loras", "init_image", "strength", "mask",
     ];
 
-    /// <summary>The body of a job: up to MaxRequestBodyBytes, or up to MaxEditBodyBytes when its declared length is
-    /// larger and it carries an init image (an edit's PNGs); a large body without one is refused as before.</summary>
+    /// <summary>The body of a job: up to MaxRequestBodyBytes, or up to MaxEditBodyBytes when it declares a larger length
+    /// and its first MaxRequestBodyBytes show a top-level "init_image" (every other field fits in those: prompts are
+    /// limited), so a large body that is not an edit is refused after reading only that much.</summary>
     public static async Task<JsonElement> ReadBodyAsync(Microsoft.AspNetCore.Http.HttpRequest http, Hosting.ZImageServerOptions options)
     {
         int small = options.MaxRequestBodyBytes;
-        bool large = http.ContentLength > small;
-        var body = await RequestBody.ReadObjectAsync(http, large ? Math.Max(small, options.MaxEditBodyBytes) : small,
-            http.HttpContext.RequestAborted);
-        if (large && !(body.TryGetProperty("init_image", out var init) && init.ValueKind == JsonValueKind.String))
+        var aborted = http.HttpContext.RequestAborted;
+        if (!(http.ContentLength > small) || http.ContentLength > options.MaxEditBodyBytes)
+            return await RequestBody.ReadObjectAsync(http, small, aborted);
+        http.EnableBuffering(bufferThreshold: small, bufferLimit: options.MaxEditBodyBytes);
+        var prefix = new byte[small];
+        int read = 0;
+        while (read < small && await http.Body.ReadAsync(prefix.AsMemory(read, small - read), aborted) is var n and > 0) read += n;
+        http.Body.Position = 0;
+        if (!HasTopLevelInitImage(prefix.AsSpan(0, read)))
             throw new ZImageSharp.Errors.InvalidRequestException([new ZImageSharp.Errors.FieldError("body",
                 $"must be at most {small} bytes (got {http.ContentLength}); only a request with an init_image may be larger (at most {options.MaxEditBodyBytes}).")]);
-        return body;
+        return await RequestBody.ReadObjectAsync(http, options.MaxEditBodyBytes, aborted);
+    }
+
+    /// <summary>Whether the start of a JSON object names "init_image" at its top level before the text runs out.</summary>
+    internal static bool HasTopLevelInitImage(ReadOnlySpan<byte> start)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(start, isFinalBlock: false, state: default);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("init_image"u8)) return true;
+                if (!reader.Read()) return false;
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && !reader.TrySkip()) return false;
+            }
+            return false;
+        }
+        catch (JsonException) { return false; }
     }
 
     public static GenerationRequest Parse(JsonElement body, RequestLimits limits)
