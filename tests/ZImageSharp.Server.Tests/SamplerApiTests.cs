@@ -124,7 +124,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
 
     [Theory]
     [InlineData("GET", "/v1/embeddings")]
-    [InlineData("POST", "/v1/images/edits")]
+    [InlineData("POST", "/v1/images/variations")]
     public async Task OpenAi_routes_that_do_not_exist_answer_a_body_with_openais_error(string method, string path)
     {
         var response = await _client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = Requests.Json("{}") });

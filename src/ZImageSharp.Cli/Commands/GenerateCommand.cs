@@ -23,14 +23,14 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         public string NegativePrompt { get; init; } = "";
 
         [CommandOption("-W|--width <PIXELS>")]
-        [Description("Width, a multiple of 16 (default 1024).")]
+        [Description("Width, a multiple of 16 (default 1024, or the --init-image's width).")]
         [RequestField("width")]
-        public int Width { get; init; } = 1024;
+        public int? Width { get; init; }
 
         [CommandOption("-H|--height <PIXELS>")]
-        [Description("Height, a multiple of 16 (default 1024).")]
+        [Description("Height, a multiple of 16 (default 1024, or the --init-image's height).")]
         [RequestField("height")]
-        public int Height { get; init; } = 1024;
+        public int? Height { get; init; }
 
         [CommandOption("-s|--steps <N>")]
         [Description("Denoising steps (default 8, what Turbo is distilled for).")]
@@ -70,6 +70,21 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         [Description("Apply a LoRA (.safetensors; PEFT, AI-Toolkit, kohya, LoKr, LoHa): a path, or a name in --lora-dir, with an optional strength (default 1), e.g. --lora style.safetensors:0.8. Repeatable.")]
         public string[] Loras { get; init; } = [];
 
+        [CommandOption("--init-image <FILE>")]
+        [Description("Image-to-image: start from this PNG (8-bit RGB or RGBA) instead of pure noise; its size is the output's unless --width/--height say the same size.")]
+        [RequestField("init_image")]
+        public string? InitImage { get; init; }
+
+        [CommandOption("--strength <S>")]
+        [Description("With --init-image: how much to change it, above 0 and at most 1 (default 0.6): the last steps × S steps run, from the image noised to that level; 1 ignores the image (except where --mask keeps it).")]
+        [RequestField("strength")]
+        public float? Strength { get; init; }
+
+        [CommandOption("--mask <FILE>")]
+        [Description("Inpainting, with --init-image: a PNG of the same size, white where to repaint, black where to keep the image.")]
+        [RequestField("mask")]
+        public string? Mask { get; init; }
+
         [CommandOption("-o|--output <FILE>")]
         [Description("Output PNG (default zimage.png). With --count above 1, files are numbered: name-1.png, name-2.png…")]
         public string Output { get; init; } = "zimage.png";
@@ -79,18 +94,26 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
             if (string.IsNullOrWhiteSpace(Prompt)) return ValidationResult.Error("--prompt is required (what to draw).");
             if (!Output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
                 return ValidationResult.Error($"--output must name a .png file (got '{Output}').");
+            if (InitImage is null && Mask is not null)
+                return ValidationResult.Error("--mask needs --init-image: the mask says which parts of that image to repaint.");
+            if (InitImage is null && Strength is not null)
+                return ValidationResult.Error("--strength needs --init-image: it says how much of that image to change.");
             return base.Validate();
         }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        var init = ReadImage(settings.InitImage, "--init-image");
         var request = new GenerationRequest
         {
             Prompt = settings.Prompt!,
             NegativePrompt = settings.NegativePrompt,
-            Width = settings.Width,
-            Height = settings.Height,
+            Width = settings.Width ?? init?.Width ?? 1024,
+            Height = settings.Height ?? init?.Height ?? 1024,
+            InitImage = init,
+            Strength = settings.Strength ?? GenerationRequest.DefaultStrength,
+            Mask = ReadImage(settings.Mask, "--mask"),
             Steps = settings.Steps,
             Seed = settings.Seed,
             Count = settings.Count,
@@ -120,7 +143,8 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask("encode", maxValue: request.Steps + 2);
+                int steps = request.InitImage is null ? request.Steps : ImageEditSchedule.StepsRun(request.Steps, request.Strength);
+                var task = ctx.AddTask("encode", maxValue: steps + 2);
                 var progress = new SynchronousProgress<GenerationProgress>(p =>
                 {
                     task.Description = p.Phase.ToString().ToLowerInvariant();
@@ -128,8 +152,8 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
                     {
                         GenerationPhase.Encode => 0,
                         GenerationPhase.Denoise => 1 + p.Step,
-                        GenerationPhase.Decode => request.Steps + 1,
-                        _ => request.Steps + 2,
+                        GenerationPhase.Decode => steps + 1,
+                        _ => steps + 2,
                     };
                 });
                 result = engine.GenerateAsync(request, progress, cancellationToken).GetAwaiter().GetResult();
@@ -143,6 +167,16 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated($"[grey]{string.Join(", ", result.Phases.Select(p => $"{p.Phase.ToString().ToLowerInvariant()} {p.Elapsed.TotalMilliseconds:0} ms" + (p.PeakBytes > 0 ? $" (peak {new ByteSize(p.PeakBytes)})" : "")))}; total {result.Total.TotalSeconds:0.00} s{(result.OomRecoveries > 0 ? $"; recovered from {result.OomRecoveries} out-of-memory error(s)" : "")}[/]");
         return 0;
+    }
+
+    /// <summary>The PNG an option names, or null without the option; a missing or unreadable file is a usage error.</summary>
+    internal static EditImage? ReadImage(string? path, string option)
+    {
+        if (path is null) return null;
+        if (!File.Exists(path)) throw new UsageException($"{option} '{path}' does not exist.");
+        try { return EditImage.FromPng(File.ReadAllBytes(path), $"{option} '{path}'"); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        catch (IOException e) { throw new UsageException($"{option} '{path}' cannot be read: {e.Message}"); }
     }
 
     internal static IReadOnlyList<string> OutputPaths(string output, int count)

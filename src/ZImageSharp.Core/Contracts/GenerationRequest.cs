@@ -26,4 +26,19 @@ public sealed record GenerationRequest
     public string Scheduler { get; init; } = SchedulerNames.Simple;
     /// <summary>LoRAs applied to the transformer for this request, in order (docs/lora.md).</summary>
     public IReadOnlyList<LoraRequest> Loras { get; init; } = [];
+    /// <summary>Image-to-image: the picture to start from, exactly <see cref="Width"/>×<see cref="Height"/>
+    /// (docs/editing.md). Null for text-to-image.</summary>
+    public EditImage? InitImage { get; init; }
+    /// <summary>How much of the schedule runs from the noised init image, 0 &lt; s ≤ 1 (diffusers' strength): the first
+    /// int(steps − steps·s) steps are skipped; 1 starts from pure noise. Ignored without an init image.</summary>
+    public float Strength { get; init; } = DefaultStrength;
+    /// <summary>Inpainting: white (luma ≥ 0.5) repaints, black keeps the init image; the init image's size. Needs
+    /// <see cref="InitImage"/>.</summary>
+    public EditImage? Mask { get; init; }
+
+    /// <summary>diffusers' ZImageImg2ImgPipeline default.</summary>
+    public const float DefaultStrength = 0.6f;
+
+    /// <summary>Whether the VAE encoder runs before denoising (the planner's image-encode phase).</summary>
+    public bool EncodesImage => InitImage is not null;
 }

@@ -46,7 +46,29 @@ public static class GenerationRequestValidator
         if (request.Scheduler is null || !limits.Schedulers.Contains(request.Scheduler, StringComparer.OrdinalIgnoreCase))
             errors.Add(new("scheduler", $"must be {Allowed("scheduler", limits)} (got '{request.Scheduler}')."));
         CheckLoras(request.Loras, errors);
+        CheckEdit(request, errors);
         return errors;
+    }
+
+    private static void CheckEdit(GenerationRequest request, List<FieldError> errors)
+    {
+        if (request.InitImage is null)
+        {
+            if (request.Mask is not null)
+                errors.Add(new("mask", "needs an init image: a mask says which parts of the init image to repaint."));
+            return;
+        }
+        if (!float.IsFinite(request.Strength) || request.Strength <= 0 || request.Strength > 1)
+            errors.Add(new("strength", $"must be above 0 and at most 1 (got {request.Strength})."));
+        else if (request.Steps >= 1 && ImageEditSchedule.StepsRun(request.Steps, request.Strength) < 1)
+            errors.Add(new("strength", $"is too small to run any of the {request.Steps} steps (got {request.Strength}); " +
+                "steps × strength rounds away to nothing."));
+        var image = request.InitImage;
+        if (image.Width != request.Width || image.Height != request.Height)
+            errors.Add(new("init_image", $"must be the requested size {request.Width}x{request.Height} (got {image.Width}x{image.Height}); " +
+                "resize it or ask for its size."));
+        if (request.Mask is { } mask && (mask.Width != image.Width || mask.Height != image.Height))
+            errors.Add(new("mask", $"must be the init image's size {image.Width}x{image.Height} (got {mask.Width}x{mask.Height})."));
     }
 
     private static void CheckLoras(IReadOnlyList<LoraRequest>? loras, List<FieldError> errors)
@@ -83,6 +105,8 @@ public static class GenerationRequestValidator
         "shift" => "above 0 and at most 100",
         "sampler" => $"one of: {string.Join(", ", limits.Samplers)}",
         "scheduler" => $"one of: {string.Join(", ", limits.Schedulers)}",
+        "strength" => "above 0 and at most 1",
+        "init_image" or "mask" => "a PNG (8-bit RGB or RGBA) of the requested size",
         "lora_strength" => $"between {LoraRequest.MinStrength} and {LoraRequest.MaxStrength}",
         _ => throw new ArgumentOutOfRangeException(nameof(field), field, "Not a field of a generation request."),
     };

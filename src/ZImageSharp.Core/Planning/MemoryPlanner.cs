@@ -254,8 +254,9 @@ public sealed class MemoryPlanner
         bool float32 = _options.VaeInFloat32;
         int elementBytes = float32 ? sizeof(float) : sizeof(short);
         const int bf16ElementBytes = 2;
-        long weights = input.Model.VaeDecoder.TotalBytes(WeightStorage.Bf16)
-                       + (request.EncodesImage ? input.Model.VaeEncoder.TotalBytes(WeightStorage.Bf16) : 0);
+        // The encoder is counted whenever the model has one: the engine builds and places the VAE as one module, so
+        // its encoder is on the device with the decoder even for text-to-image (68 MB at the released size).
+        long weights = input.Model.VaeDecoder.TotalBytes(WeightStorage.Bf16) + input.Model.VaeEncoder.TotalBytes(WeightStorage.Bf16);
         weights = weights / bf16ElementBytes * elementBytes;
         double slowdown = float32 ? input.Speed.VaeFloat32Slowdown : 1;
         int imagesPerPass = rung.VaeMode == VaeDecodeMode.Full && !rung.OneImageAtATime ? request.Count : 1;

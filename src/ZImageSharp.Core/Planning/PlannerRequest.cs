@@ -64,6 +64,7 @@ public sealed record PlannerRequest
         Count = request.Count,
         Guidance = request.GuidanceScale > 0,
         Steps = request.Steps,
+        EncodesImage = request.EncodesImage,
     };
 
     public override string ToString() =>

@@ -31,5 +31,12 @@ public sealed record DenoiseOptions
     /// norm is rescaled to it (diffusers' cfg_normalization; True means 1). 0 = off.</summary>
     public float CfgNormalization { get; init; }
 
+    /// <summary>Image-to-image: the schedule of <see cref="Steps"/> is computed whole and the loop starts at this index
+    /// (<see cref="Contracts.ImageEditSchedule.FirstStep"/>), from latents already noised to its σ. 0 = text to image.</summary>
+    public int FirstStep { get; init; }
+
+    /// <summary>Steps the loop runs: <see cref="Steps"/> − <see cref="FirstStep"/>.</summary>
+    public int StepsRun => Steps - FirstStep;
+
     public bool UsesGuidance => GuidanceScale > 0f;
 }

@@ -25,10 +25,13 @@ public sealed class Denoiser(ZImageTransformer transformer)
     /// <param name="cancellationToken">Checked before every step.</param>
     /// <param name="stepNoise">Each step's noise for a sampler that re-noises (euler_ancestral, lcm): the request's
     /// seeded generators, so that a seed still reproduces the image. Unused by the others.</param>
+    /// <param name="blend">Inpainting: after each step, replaces the latents by the mask's blend with the init image
+    /// noised to the next σ (<see cref="InpaintBlend"/>); null for none.</param>
     /// <returns>The final latents [B, C, h, w] float32 on the transformer's device; the caller owns them.</returns>
+    /// <remarks>Step indices passed to <paramref name="onStep"/> count the steps run: 0 … StepsRun − 1.</remarks>
     public Tensor Run(Tensor initialLatents, IReadOnlyList<Tensor> captionFeatures, DenoiseOptions? options = null,
         IReadOnlyList<Tensor>? negativeCaptionFeatures = null, Action<int, Tensor>? onStep = null,
-        CancellationToken cancellationToken = default, IStepNoise? stepNoise = null)
+        CancellationToken cancellationToken = default, IStepNoise? stepNoise = null, ILatentBlend? blend = null)
     {
         options ??= new DenoiseOptions();
         CheckArguments(initialLatents, captionFeatures, options, negativeCaptionFeatures);
@@ -36,7 +39,7 @@ public sealed class Denoiser(ZImageTransformer transformer)
         var device = transformer.Device;
         var dtype = transformer.DType;
         var scheduler = new FlowMatchEulerScheduler(options.Shift);
-        var sigmas = SigmaSchedules.Sigmas(options.Scheduler, options.Steps, options.Shift);
+        var sigmas = SigmaSchedules.Sigmas(options.Scheduler, options.Steps, options.Shift)[options.FirstStep..];
         using var sampler = FlowSampler.Create(options.Sampler, sigmas);
         if (sampler.DrawsNoise && stepNoise is null)
             throw new ArgumentException($"Sampler '{options.Sampler}' re-noises at every step; pass the request's step noise.", nameof(stepNoise));
@@ -61,7 +64,9 @@ public sealed class Denoiser(ZImageTransformer transformer)
                     var velocity = guidance > 0f
                         ? GuidedVelocity(latents, positive, negative, modelTime, guidance, options.CfgNormalization, dtype, device)
                         : Velocity(latents, positive, modelTime, dtype, device);
-                    next = sampler.Step(i, latents, velocity, stepNoise).MoveToOuterDisposeScope();
+                    next = sampler.Step(i, latents, velocity, stepNoise);
+                    if (blend is not null) next = blend.Apply(next, sigmas[i + 1], last: i == sampler.Steps - 1);
+                    next = next.MoveToOuterDisposeScope();
                 }
                 latents.Dispose();
                 latents = next;
@@ -140,6 +145,9 @@ public sealed class Denoiser(ZImageTransformer transformer)
     {
         if (options.Steps <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.Steps, "The number of steps must be positive.");
+        if (options.FirstStep < 0 || options.FirstStep >= options.Steps)
+            throw new ArgumentOutOfRangeException(nameof(options), options.FirstStep,
+                $"The first step must be 0 … {options.Steps - 1} so that at least one of {options.Steps} steps runs.");
         if (initialLatents.dim() != 4)
             throw new ArgumentException($"Initial latents must be [B, C, h, w], got [{string.Join(", ", initialLatents.shape)}].", nameof(initialLatents));
         if (captionFeatures.Count != initialLatents.shape[0])

@@ -130,16 +130,14 @@ public static class ModelFactory
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.Released, placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Released, device, dtype),
-            // Decoder only, as from a checkpoint: text-to-image never encodes, and an encoder on the card that no plan
-            // counts would be memory the planner does not see.
-            Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.DecoderOnly, new ModulePlacement(device, vaeDType)),
+            Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
             Shift = 3.0,
         };
     }
 
     /// <param name="byPlan">Build every module on the meta device and check the files' headers against it without
-    /// reading a tensor: nothing is allocated on any device until the placer loads what the plan puts there. Only the
-    /// VAE's decoder is built: text-to-image never encodes an image.</param>
+    /// reading a tensor: nothing is allocated on any device until the placer loads what the plan puts there. The VAE is
+    /// built whole (its encoder is 34 M parameters) so that an image-to-image request can encode its init image.</param>
     public static ZImageModels FromCheckpoint(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType,
         bool byPlan = false)
     {
@@ -170,7 +168,7 @@ public static class ModelFactory
         {
             te = Qwen3Model.CreateForZImage(teConfig, new ModulePlacement(buildOn, dtype));
             dit = new ZImageTransformer(ditConfig, buildOn, dtype);
-            vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.DecoderOnly, new ModulePlacement(buildOn, vaeDType));
+            vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(buildOn, vaeDType));
             teSource = layout.TextEncoder.OpenWeights();
             ditSource = layout.Transformer.OpenWeights();
             vaeSource = layout.Vae.OpenWeights();

@@ -67,6 +67,21 @@ public sealed class ZImagePipeline(ZImageModels models)
         });
         cancellationToken.ThrowIfCancellationRequested();
 
+        // Image-to-image: the VAE encoder runs where the plan puts the VAE (its decode placement), before the denoise
+        // phase; the posterior's sample is drawn there, from the image's generator, so a retry draws it again.
+        (Tensor Mean, Tensor LogVariance)? posterior = null;
+        if (request.InitImage is { } initImage)
+            posterior = phases.Run(GenerationPhase.Decode, () =>
+            {
+                placement.BeforePhase(GenerationPhase.Decode);
+                try
+                {
+                    var (mean, logVariance) = ImageEdit.Encode(Models.Vae, initImage, Models.Transformer.Device);
+                    return (mean.MoveToOuterDisposeScope(), logVariance.MoveToOuterDisposeScope());
+                }
+                finally { placement.AfterPhase(GenerationPhase.Decode); }
+            });
+
         Tensor latents;
         try
         {
@@ -82,7 +97,9 @@ public sealed class ZImagePipeline(ZImageModels models)
                 GuidanceScale = request.GuidanceScale,
                 CfgTruncation = request.CfgTruncation,
                 CfgNormalization = request.CfgNormalization,
+                FirstStep = request.InitImage is null ? 0 : ImageEditSchedule.FirstStep(request.Steps, request.Strength),
             };
+            int stepsRun = options.StepsRun;
             var denoiser = new Denoiser(Models.Transformer);
             latents = phases.Run(GenerationPhase.Denoise, () =>
             {
@@ -90,16 +107,21 @@ public sealed class ZImagePipeline(ZImageModels models)
                 try
                 {
                     using var seeded = new SeededNoise(seed, request.Count);
-                    using var noise = seeded.Draw(Models.Transformer.Config.InChannels, latentHeight, latentWidth);
+                    using var edit = posterior is { } p
+                        ? EditStart.Prepare(Models, request, p.Mean, p.LogVariance, seeded, options)
+                        : null;
+                    using var noise = edit is null
+                        ? seeded.Draw(Models.Transformer.Config.InChannels, latentHeight, latentWidth)
+                        : edit.Latents.alias();
                     loras?.BeforeDenoise(); // after the weights are placed: each attempt, each plan
                     var stepClock = Stopwatch.StartNew();
-                    Report(GenerationPhase.Denoise, 0, request.Steps);
+                    Report(GenerationPhase.Denoise, 0, stepsRun);
                     var final = denoiser.Run(noise, captions, options, negatives, (step, current) =>
                     {
                         var perStep = stepClock.Elapsed / (step + 1);
                         var preview = progress is null ? null : LatentPreview.Render(current[0]);
-                        Report(GenerationPhase.Denoise, step + 1, request.Steps, perStep * (request.Steps - step - 1), preview);
-                    }, cancellationToken, seeded);
+                        Report(GenerationPhase.Denoise, step + 1, stepsRun, perStep * (stepsRun - step - 1), preview);
+                    }, cancellationToken, seeded, edit?.Blend);
                     FiniteCheck.Ensure(final, GenerationPhase.Denoise, "latents", DenoiseHint);
                     return final;
                 }
@@ -110,6 +132,8 @@ public sealed class ZImagePipeline(ZImageModels models)
         {
             positive.Dispose();
             negative?.Dispose();
+            posterior?.Mean.Dispose();
+            posterior?.LogVariance.Dispose();
         }
 
         IReadOnlyList<RgbImage> pixels;

@@ -21,7 +21,8 @@ public static partial class CheckpointFootprint
         return ModelMemoryDescription.FromTensors(
             Shapes(layout.TextEncoder, Needed),
             Shapes(layout.Transformer, _ => true),
-            Shapes(layout.Vae, key => key.StartsWith("decoder.", StringComparison.Ordinal)),
+            // Decoder and encoder: the engine builds both (image-to-image encodes), and places them together.
+            Shapes(layout.Vae, key => key.StartsWith("decoder.", StringComparison.Ordinal) || key.StartsWith("encoder.", StringComparison.Ordinal)),
             computeElementBytes);
     }
 

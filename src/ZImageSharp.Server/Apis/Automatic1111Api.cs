@@ -16,12 +16,22 @@ namespace ZImageSharp.Server.Apis;
 /// interrupt and options. Fields A1111 knows but Z-Image has no use for (restore_faces, hires fix, …) are ignored.</summary>
 internal static class Automatic1111Api
 {
+    /// <summary>A1111's img2img default denoising_strength.</summary>
+    public const float A1111DefaultStrength = 0.75f;
+
     public static IEndpointRouteBuilder MapAutomatic1111Api(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/sdapi/v1").WithTags("A1111");
         api.MapPost("/txt2img", Txt2Img)
             .WithName("A1111Txt2Img")
             .Accepts<A1111Txt2ImgRequest>("application/json")
+            .Produces<A1111Txt2ImgResponse>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        api.MapPost("/img2img", Img2Img)
+            .WithName("A1111Img2Img")
+            .Accepts<A1111Img2ImgRequest>("application/json")
             .Produces<A1111Txt2ImgResponse>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
@@ -38,11 +48,18 @@ internal static class Automatic1111Api
         return app;
     }
 
-    private static async Task<Ok<A1111Txt2ImgResponse>> Txt2Img(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options)
+    private static Task<Ok<A1111Txt2ImgResponse>> Txt2Img(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options) =>
+        Run(http, jobs, options, body => ParseWithWarnings(body, jobs.Limits));
+
+    private static Task<Ok<A1111Txt2ImgResponse>> Img2Img(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options) =>
+        Run(http, jobs, options, body => ParseWithWarnings(body, jobs.Limits, img2img: true), options.Value.MaxEditBodyBytes);
+
+    private static async Task<Ok<A1111Txt2ImgResponse>> Run(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options,
+        Func<JsonElement, (GenerationRequest, IReadOnlyList<string>)> parse, int? maxBytes = null)
     {
         var aborted = http.HttpContext.RequestAborted;
-        var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, aborted);
-        var (request, warnings) = ParseWithWarnings(body, jobs.Limits);
+        var body = await RequestBody.ReadObjectAsync(http, maxBytes ?? options.Value.MaxRequestBodyBytes, aborted);
+        var (request, warnings) = parse(body);
         LoraSyntax.Check(http.HttpContext, request, field => field.StartsWith("loras", StringComparison.Ordinal) ? "prompt" : field);
         var (job, _) = await jobs.SubmitAsync(request, JobSource.Automatic1111, aborted);
         var final = await jobs.WaitAsync(job, aborted);
@@ -85,13 +102,16 @@ internal static class Automatic1111Api
             ["sampler_name"] = SamplerNames.A1111Label(r.Sampler),
             ["scheduler"] = SchedulerNames.A1111Label(r.Scheduler),
         };
+        if (r.InitImage is not null) parameters["denoising_strength"] = r.Strength;
         return TypedResults.Ok(new A1111Txt2ImgResponse(images, parameters, JsonSerializer.Serialize(info)));
     }
 
     internal static GenerationRequest Parse(JsonElement body, RequestLimits limits) => ParseWithWarnings(body, limits).Request;
 
     /// <summary>A1111's txt2img body as a request, and what the answer's <c>info.warnings</c> says was not honoured.</summary>
-    internal static (GenerationRequest Request, IReadOnlyList<string> Warnings) ParseWithWarnings(JsonElement body, RequestLimits limits)
+    /// <param name="img2img">Also read img2img's init_images, denoising_strength (A1111's default 0.75) and mask.</param>
+    internal static (GenerationRequest Request, IReadOnlyList<string> Warnings) ParseWithWarnings(JsonElement body, RequestLimits limits,
+        bool img2img = false)
     {
         var rules = FieldRules.For(limits);
         var fields = new JsonFields(body, field => field == "scheduler"
@@ -114,13 +134,29 @@ internal static class Automatic1111Api
         float guidance = CfgScaleToGuidance(fields, limits, warnings);
         var (sampler, scheduler) = SamplerAndScheduler(fields, limits, defaults);
 
+        EditImage? init = null, mask = null;
+        float strength = defaults.Strength;
+        if (img2img)
+        {
+            init = EditFields.FirstImage(body, fields, "init_images");
+            if (init is null && !fields.Failed.Contains("init_images"))
+                fields.Fail("init_images", "is required: img2img starts from one base64-encoded PNG.");
+            strength = fields.Float("denoising_strength") ?? A1111DefaultStrength;
+            mask = EditFields.Image(fields, "mask");
+            if (mask is not null && fields.Int("inpainting_mask_invert") is 1)
+                mask = new EditImage(mask.Width, mask.Height, mask.Rgb.Select(b => (byte)(255 - b)).ToArray());
+        }
+
         long count = (long)Math.Max(batchSize, 1) * Math.Max(iterations, 1);
         var request = new GenerationRequest
         {
             Prompt = fields.String("prompt") ?? "",
             NegativePrompt = fields.String("negative_prompt") ?? "",
-            Width = fields.Int("width") ?? defaults.Width,
-            Height = fields.Int("height") ?? defaults.Height,
+            Width = fields.Int("width") ?? init?.Width ?? defaults.Width,
+            Height = fields.Int("height") ?? init?.Height ?? defaults.Height,
+            InitImage = init,
+            Strength = strength,
+            Mask = mask,
             Steps = fields.Int("steps") ?? defaults.Steps,
             Seed = seed,
             Count = (int)Math.Min(count, int.MaxValue),
@@ -134,6 +170,8 @@ internal static class Automatic1111Api
             _ when field.StartsWith("loras", StringComparison.Ordinal) => "prompt",
             "count" => "batch_size",
             "guidance_scale" => "cfg_scale",
+            "init_image" => "init_images",
+            "strength" => "denoising_strength",
             "sampler" => fields.Has("sampler_name") ? "sampler_name" : "sampler_index",
             _ => field,
         });
@@ -259,6 +297,18 @@ internal sealed record A1111Txt2ImgRequest(
     float? CfgScale,
     string? SamplerName,
     string? Scheduler);
+
+/// <summary>img2img's body: txt2img's fields (<see cref="A1111Txt2ImgRequest"/>) and these.</summary>
+internal sealed record A1111Img2ImgRequest(
+    IReadOnlyList<string> InitImages,
+    float? DenoisingStrength,
+    string? Mask,
+    int? InpaintingMaskInvert,
+    string? Prompt,
+    int? Width,
+    int? Height,
+    int? Steps,
+    long? Seed);
 
 internal sealed record A1111Txt2ImgResponse(IReadOnlyList<string> Images, IReadOnlyDictionary<string, object?> Parameters, string Info);
 

@@ -73,7 +73,7 @@ internal static class JobsApi
 
     private static async Task<Accepted<JobStatusDto>> Submit(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options)
     {
-        var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, http.HttpContext.RequestAborted);
+        var body = await NativeRequest.ReadBodyAsync(http, options.Value);
         var request = NativeRequest.Parse(body, jobs.Limits);
         LoraSyntax.Check(http.HttpContext, request);
         var (job, position) = await jobs.SubmitAsync(request, JobSource.Native, http.HttpContext.RequestAborted);

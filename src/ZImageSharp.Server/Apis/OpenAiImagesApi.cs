@@ -29,6 +29,16 @@ internal static class OpenAiImagesApi
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
+        app.MapPost("/v1/images/edits", Edit)
+            .WithTags("OpenAI")
+            .WithName("OpenAiImagesEdits")
+            .WithSummary("OpenAI-compatible image edit: multipart image, optional mask (alpha 0 = repaint), prompt.")
+            .Accepts<OpenAiEditForm>("multipart/form-data")
+            .Produces<OpenAiImageResponse>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .DisableAntiforgery();
         app.MapGet("/v1/models", Models).WithTags("OpenAI").WithName("OpenAiModels")
             .WithSummary("The one model this server runs, as OpenAI lists models.");
         app.MapGet("/v1/models/{id}", Model).WithTags("OpenAI").WithName("OpenAiModel");
@@ -50,6 +60,68 @@ internal static class OpenAiImagesApi
         var aborted = http.HttpContext.RequestAborted;
         var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, aborted);
         var (request, format) = Parse(body, jobs.Limits);
+        return await Answer(http, jobs, time, request, format);
+    }
+
+    /// <summary>The form fields OpenAI's SDKs send as text that this API reads as numbers.</summary>
+    private static readonly HashSet<string> NumericFormFields = ["n", "steps", "seed", "guidance_scale", "strength"];
+
+    private static async Task<Ok<OpenAiImageResponse>> Edit(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options, TimeProvider time)
+    {
+        var aborted = http.HttpContext.RequestAborted;
+        int max = options.Value.MaxEditBodyBytes;
+        static ZImageSharp.Errors.InvalidRequestException Invalid(string message) => new([new ZImageSharp.Errors.FieldError("body", message)]);
+        if (!http.HasFormContentType)
+            throw Invalid("must be multipart/form-data with the fields image, prompt and optionally mask (OpenAI's images/edits).");
+        if (http.ContentLength > max) throw Invalid($"must be at most {max} bytes (got {http.ContentLength}).");
+        IFormCollection form;
+        try
+        {
+            form = await http.ReadFormAsync(new Microsoft.AspNetCore.Http.Features.FormOptions
+            {
+                MultipartBodyLengthLimit = max,
+                ValueLengthLimit = max,
+            }, aborted);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException)
+        {
+            throw Invalid($"must be a well-formed multipart/form-data body of at most {max} bytes: {e.Message}");
+        }
+
+        var text = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (key, values) in form)
+        {
+            string value = values.ToString();
+            text[key] = NumericFormFields.Contains(key) && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
+                ? (long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer)
+                    ? System.Text.Json.Nodes.JsonValue.Create(integer)
+                    : System.Text.Json.Nodes.JsonValue.Create(number))
+                : System.Text.Json.Nodes.JsonValue.Create(value);
+        }
+        var images = form.Files.Where(f => f.Name is "image" or "image[]").ToList();
+        var mask = form.Files.FirstOrDefault(f => f.Name == "mask");
+        var edit = new EditInput(
+            images.Count == 1 ? await ReadAllAsync(images[0], aborted) : null,
+            images.Count,
+            mask is null ? null : await ReadAllAsync(mask, aborted));
+        var (request, format) = Parse(JsonSerializer.SerializeToElement(text), jobs.Limits, edit);
+        return await Answer(http, jobs, time, request, format);
+    }
+
+    private static async Task<byte[]> ReadAllAsync(IFormFile file, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await file.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
+    }
+
+    /// <summary>The files of an images/edits form: the image (how many were sent) and the mask.</summary>
+    internal sealed record EditInput(byte[]? Image, int ImageCount, byte[]? Mask);
+
+    private static async Task<Ok<OpenAiImageResponse>> Answer(HttpRequest http, JobService jobs, TimeProvider time,
+        GenerationRequest request, string format)
+    {
+        var aborted = http.HttpContext.RequestAborted;
         var (job, _) = await jobs.SubmitAsync(request, JobSource.OpenAi, aborted);
         var final = await jobs.WaitAsync(job, aborted);
         if (final.State != JobState.Succeeded) throw new JobEndedException(final);
@@ -65,11 +137,24 @@ internal static class OpenAiImagesApi
         return TypedResults.Ok(new OpenAiImageResponse(time.GetUtcNow().ToUnixTimeSeconds(), data));
     }
 
-    internal static (GenerationRequest Request, string Format) Parse(JsonElement body, RequestLimits limits)
+    /// <param name="edit">images/edits' files; null for images/generations.</param>
+    internal static (GenerationRequest Request, string Format) Parse(JsonElement body, RequestLimits limits, EditInput? edit = null)
     {
         var fields = new JsonFields(body, FieldRules.For(limits));
         var defaults = new GenerationRequest { Prompt = "" };
-        int width = defaults.Width, height = defaults.Height;
+        EditImage? init = null, mask = null;
+        if (edit is not null)
+        {
+            if (edit.ImageCount == 0) fields.Fail("image", "is required: images/edits edits one PNG sent as the form file \"image\".");
+            else if (edit.ImageCount > 1) fields.Fail("image", $"must be one PNG: this server edits one image a request (got {edit.ImageCount}).");
+            else init = EditFields.FromPng(fields, "image", edit.Image!);
+            if (edit.Mask is { } maskPng)
+            {
+                try { mask = EditImage.MaskFromPng(maskPng, "mask"); }
+                catch (ArgumentException e) { fields.Fail("mask", $"must be a PNG (8-bit RGB or RGBA): {e.Message["mask: ".Length..]}"); }
+            }
+        }
+        int width = init?.Width ?? defaults.Width, height = init?.Height ?? defaults.Height;
         if (fields.String("size") is { } size && size != "auto")
         {
             var parts = size.Split('x', 'X');
@@ -97,6 +182,10 @@ internal static class OpenAiImagesApi
             Steps = fields.Int("steps") ?? defaults.Steps,
             Seed = fields.Long("seed"),
             GuidanceScale = fields.Float("guidance_scale") ?? defaults.GuidanceScale,
+            InitImage = init,
+            Mask = mask,
+            // OpenAI has no strength: a masked edit repaints its region from scratch, an unmasked one keeps the layout.
+            Strength = fields.Float("strength") ?? (mask is null ? defaults.Strength : 1f),
         };
         if (request.Prompt is null && fields.Failed.Contains("prompt")) request = request with { Prompt = "" };
         fields.ThrowIfInvalid(SizeAsOneError(GenerationRequestValidator.Check(request, limits), fields, limits), Rename);
@@ -125,6 +214,7 @@ internal static class OpenAiImagesApi
     {
         "width" or "height" => "size",
         "count" => "n",
+        "init_image" => "image",
         _ => field,
     };
 }
@@ -139,6 +229,16 @@ internal sealed record OpenAiImageRequest(
     int? Steps,
     long? Seed,
     float? GuidanceScale);
+
+/// <summary>images/edits' form, for the OpenAPI document (the handler reads the form itself).</summary>
+internal sealed record OpenAiEditForm(
+    IFormFile Image,
+    IFormFile? Mask,
+    string Prompt,
+    int? N,
+    string? Size,
+    string? ResponseFormat,
+    float? Strength);
 
 internal sealed record OpenAiImage(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? B64Json,

@@ -40,7 +40,7 @@ internal static class SystemApi
 
     private static async Task<Ok<PlanDto>> Plan(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options)
     {
-        var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, http.HttpContext.RequestAborted);
+        var body = await NativeRequest.ReadBodyAsync(http, options.Value);
         var request = NativeRequest.Parse(body, jobs.Limits);
         return TypedResults.Ok(PlanDto.From(jobs.Plan(request)));
     }

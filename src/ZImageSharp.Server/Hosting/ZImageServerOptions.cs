@@ -66,6 +66,11 @@ public sealed class ZImageServerOptions
     [Range(1024, 16 * 1024 * 1024)]
     public int MaxRequestBodyBytes { get; set; } = 256 * 1024;
 
+    /// <summary>Largest body of an edit request (an init image and a mask as PNGs, base64 in JSON or multipart): A1111's
+    /// img2img, OpenAI's images/edits, and a native job that carries init_image. Default 48 MiB (two 2048² PNGs).</summary>
+    [Range(1024 * 1024, 256 * 1024 * 1024)]
+    public int MaxEditBodyBytes { get; set; } = 48 * 1024 * 1024;
+
     /// <summary>On shutdown a running job gets this long to finish; after that it is cancelled and re-queued
     /// for the next start. Keep it below the host's ShutdownTimeout. Default 20 s.</summary>
     [Range(0, 3600)]

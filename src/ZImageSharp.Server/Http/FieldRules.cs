@@ -24,6 +24,8 @@ internal static class FieldRules
         "scheduler" => $"one of: {string.Join(", ", limits.Schedulers)}",
         "sampler_name" or "sampler_index" => $"one of: {string.Join(", ", Apis.A1111Samplers.SamplerLabels)} (or: {string.Join(", ", limits.Samplers)})",
         "response_format" => "\"b64_json\" or \"url\"",
+        "init_image" or "mask" or "init_images" or "image" => "a base64-encoded PNG (8-bit RGB or RGBA) of the requested size",
+        "strength" or "denoising_strength" => "a number above 0 and at most 1",
         "limit" => "an integer between 1 and the server's page size",
         _ => "a value of the documented type",
     };

@@ -298,6 +298,91 @@ async function checkPlan() {
   }
 }
 
+// ---- image-to-image and inpainting (docs/editing.md) -------------------------------------------
+// The chosen picture is redrawn at the requested size (the server never resizes) and sent as a PNG; the mask is what
+// the user painted, white on black. Only a submit carries them: the plan hint stays a small request.
+
+const edit = { image: null, painted: false };
+
+function setupEdit() {
+  const file = $("init-file"), canvas = $("mask-canvas");
+  file.addEventListener("change", async () => {
+    if (!file.files.length) return;
+    try {
+      const bitmap = await createImageBitmap(file.files[0]);
+      edit.image = bitmap;
+      // The request takes the image's size, rounded down to the multiple of 16 the model needs.
+      const snap = (v) => Math.max(64, Math.min(4096, Math.floor(v / 16) * 16));
+      $("width").value = snap(bitmap.width);
+      $("height").value = snap(bitmap.height);
+      showEdit();
+      schedulePlan();
+    } catch { showError("That file is not an image this browser can read."); }
+  });
+  for (const id of ["width", "height"]) $(id).addEventListener("change", () => { if (edit.image) showEdit(); });
+  $("init-clear").addEventListener("click", () => { edit.image = null; file.value = ""; showEdit(); });
+  $("mask-clear").addEventListener("click", clearMask);
+  let drawing = false;
+  const paint = (e) => {
+    if (!drawing) return;
+    const box = canvas.getBoundingClientRect(), ctx = canvas.getContext("2d");
+    const x = (e.clientX - box.left) * canvas.width / box.width, y = (e.clientY - box.top) * canvas.height / box.height;
+    ctx.fillStyle = "#fff";
+    ctx.beginPath();
+    ctx.arc(x, y, Number($("brush").value) / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    edit.painted = true;
+  };
+  canvas.addEventListener("pointerdown", (e) => { drawing = true; canvas.setPointerCapture(e.pointerId); paint(e); });
+  canvas.addEventListener("pointermove", paint);
+  canvas.addEventListener("pointerup", () => { drawing = false; });
+}
+
+function clearMask() {
+  const canvas = $("mask-canvas");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  edit.painted = false;
+}
+
+// The preview and the mask canvas at the request's size; a new size starts a new mask.
+function showEdit() {
+  const shown = !!edit.image;
+  $("edit-stage").hidden = !shown;
+  $("edit-tools").hidden = !shown;
+  if (!shown) return;
+  const w = Number($("width").value), h = Number($("height").value);
+  $("init-preview").src = sizedCanvas(w, h).toDataURL("image/png");
+  const canvas = $("mask-canvas");
+  canvas.width = w;
+  canvas.height = h;
+  clearMask();
+}
+
+function sizedCanvas(w, h) {
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  canvas.getContext("2d").drawImage(edit.image, 0, 0, w, h);
+  return canvas;
+}
+
+function withEdit(request) {
+  if (!edit.image) return request;
+  request.init_image = sizedCanvas(request.width, request.height).toDataURL("image/png");
+  request.strength = Number($("strength").value);
+  if (edit.painted) {
+    const mask = document.createElement("canvas");
+    mask.width = request.width;
+    mask.height = request.height;
+    const ctx = mask.getContext("2d");
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, mask.width, mask.height);
+    ctx.drawImage($("mask-canvas"), 0, 0, mask.width, mask.height);
+    request.mask = mask.toDataURL("image/png");
+  }
+  return request;
+}
+
 // ---- generating ----------------------------------------------------------------------------
 
 async function generate() {
@@ -305,7 +390,7 @@ async function generate() {
   showError("");
   let job;
   try {
-    job = await api("/api/jobs", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(readForm()) });
+    job = await api("/api/jobs", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(withEdit(readForm())) });
   } catch (error) {
     showError(error.message);
     return;
@@ -534,6 +619,7 @@ async function start() {
 document.addEventListener("DOMContentLoaded", async () => {
   state.key = storedKey();
   setupForm();
+  setupEdit();
   $("refresh-gallery").addEventListener("click", () => loadGallery(true));
   $("more").addEventListener("click", () => loadGallery(false));
   $("key-status").addEventListener("click", forgetKey);

@@ -31,7 +31,7 @@ public class HostBudgetTests
         var plan = Planner.Plan(OnHost(24, 64, Square(1024), inFiles: false));
         var model = plan.Input.Model;
         long all = model.TextEncoder.TotalBytes(WeightStorage.Bf16) + model.Transformer.TotalBytes(WeightStorage.Bf16)
-                   + model.VaeDecoder.TotalBytes(WeightStorage.Bf16);
+                   + model.VaeDecoder.TotalBytes(WeightStorage.Bf16) + model.VaeEncoder.TotalBytes(WeightStorage.Bf16);
         Assert.Equal(all, plan.HostBytes);
     }
 
