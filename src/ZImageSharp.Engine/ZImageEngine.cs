@@ -157,7 +157,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         bool Degrade(GenerationPhase phase, Exception error, int attempt)
         {
             TraceOutOfMemory(phase, error, plan);
-            var next = _planner.Degrade(plan, PlannedPlacement.ToPlanPhase(phase) ?? PlanPhase.Decode);
+            var next = _planner.Degrade(plan, PlannedPhaseWeights.ToPlanPhase(phase) ?? PlanPhase.Decode);
             if (next is null)
             {
                 // No leaner rung (a tiny model, or the leanest plan already): one more try of the same plan after the
@@ -173,16 +173,16 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         }
 
         var runner = new PhaseRunner(Device, _faults, Degrade, _planner.Options.MaxDegradeSteps + 1);
-        IPhasePlacement placement = _placer is null
-            ? new ResidentPlacement(Models.TextEncoder.parameters().First().device)
-            : new PlannedPlacement(_placer);
+        IPhaseWeights phaseWeights = _placer is null
+            ? new ResidentPhaseWeights(Models.TextEncoder.parameters().First().device)
+            : new PlannedPhaseWeights(_placer);
         try
         {
             // Merged where the weights are resident, at runtime elsewhere; a set that changed is undone first.
             var loras = new ZImagePipeline.PipelineLoras(
                 () => _loraPatcher.Apply(loraSet, _placer?.MergeableWeights(Component.Transformer) ?? new ModuleWeights()),
                 loraSet?.HashesText ?? "");
-            var images = _pipeline.Generate(request, seed, runner, placement, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken, loras,
+            var images = _pipeline.Generate(request, seed, runner, phaseWeights, () => DecodeSettingsFor(plan.Vae), progress, cancellationToken, loras,
                 () => WeightsPrecision(plan));
             // Memory does not creep: the pool keeps what this plan's peak needs (so the next request of this size maps
             // nothing new) and hands anything beyond it back to the device.

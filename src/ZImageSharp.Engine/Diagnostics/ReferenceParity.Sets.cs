@@ -45,7 +45,7 @@ public sealed partial class ReferenceParity
     private void CheckTextEncoder(string set, ParityRows rows, Arithmetic arithmetic)
     {
         var config = Qwen3Config.FromJson(File.ReadAllText(FixturePath("qwen3_weights.json")), FixturePath("qwen3_weights.json"));
-        using var model = Qwen3Model.CreateForZImage(config, new ModulePlacement(_device, arithmetic.ModelDType));
+        using var model = Qwen3Model.CreateForZImage(config, new BuildTarget(_device, arithmetic.ModelDType));
         using (var weights = SafetensorsFile.Open(FixturePath("qwen3_weights.safetensors")))
             WeightLoader.LoadInto(model, weights, model.IsUnbuiltCheckpointKey);
         arithmetic.Loaded(model);
@@ -72,7 +72,7 @@ public sealed partial class ReferenceParity
     private void CheckVae(string set, ParityRows rows, Arithmetic arithmetic)
     {
         var config = AutoencoderKLConfig.FromJson(File.ReadAllText(FixturePath("vae_weights.json")), FixturePath("vae_weights.json"));
-        using var vae = AutoencoderKL.Create(config, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(_device, arithmetic.ModelDType));
+        using var vae = AutoencoderKL.Create(config, AutoencoderParts.EncoderAndDecoder, new BuildTarget(_device, arithmetic.ModelDType));
         using (var weights = SafetensorsFile.Open(FixturePath("vae_weights.safetensors")))
             WeightLoader.LoadInto(vae, weights, vae.IsUnbuiltCheckpointKey);
         arithmetic.Loaded(vae);
@@ -154,7 +154,7 @@ public sealed partial class ReferenceParity
         var latents = new Denoiser(model).Run(initial, captions, options, negatives,
             (step, current) => rows.Compare($"latents_after_step.{step}", current, fixture.Read($"latents_after_step.{step}")));
 
-        using var vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.DecoderOnly, new ModulePlacement(_device, arithmetic.ModelDType));
+        using var vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.DecoderOnly, new BuildTarget(_device, arithmetic.ModelDType));
         WeightLoader.LoadInto(vae, new PrefixedSource(fixture, "vae."), vae.IsUnbuiltCheckpointKey);
         arithmetic.Loaded(vae);
         // As ZImagePipeline.Decode: cast to the VAE's dtype first, then unscale.

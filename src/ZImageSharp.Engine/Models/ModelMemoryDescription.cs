@@ -124,7 +124,7 @@ public static class ModelMemoryDescription
 
     private static ModelFootprint BuildReleased(int computeElementBytes)
     {
-        var meta = new ModulePlacement(torch.META, torch.ScalarType.BFloat16);
+        var meta = new BuildTarget(torch.META, torch.ScalarType.BFloat16);
         using var textEncoder = Qwen3Model.CreateForZImage(Qwen3Config.Released, meta);
         using var transformer = new ZImageTransformer(ZImageTransformerConfig.Released, torch.META, torch.ScalarType.BFloat16);
         using var vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.EncoderAndDecoder, meta);

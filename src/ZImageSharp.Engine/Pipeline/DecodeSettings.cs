@@ -8,9 +8,11 @@ public sealed record DecodeSettings(VaeTileOptions? Tiles, int ImagesPerPass)
     public static DecodeSettings Full { get; } = new(null, int.MaxValue);
 }
 
-/// <summary>Moves components in and out of the device around their phases (a memory plan's placement).
-/// <see cref="ResidentPlacement"/> leaves everything where it was built.</summary>
-public interface IPhasePlacement
+/// <summary>Moves components' weights in and out of the device around their phases, as the memory plan's component
+/// placements (<c>Planning.ComponentPlacement</c>) say; <see cref="ResidentPhaseWeights"/> leaves everything where it
+/// was built. Not to be confused with where a module is built (<see cref="Models.Common.BuildTarget"/>) or how a
+/// component's weights live (<c>Planning.Placement</c>).</summary>
+public interface IPhaseWeights
 {
     void BeforePhase(Contracts.GenerationPhase phase);
     void AfterPhase(Contracts.GenerationPhase phase);
@@ -18,7 +20,7 @@ public interface IPhasePlacement
     TorchSharp.torch.Device TextEncoderDevice { get; }
 }
 
-public sealed class ResidentPlacement(TorchSharp.torch.Device textEncoderDevice) : IPhasePlacement
+public sealed class ResidentPhaseWeights(TorchSharp.torch.Device textEncoderDevice) : IPhaseWeights
 {
     public void BeforePhase(Contracts.GenerationPhase phase) { }
     public void AfterPhase(Contracts.GenerationPhase phase) { }

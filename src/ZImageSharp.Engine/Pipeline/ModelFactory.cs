@@ -40,7 +40,7 @@ public static class ModelFactory
         var file = Path.Combine(AssetsFolder, "demo-model.json");
         using var doc = JsonDocument.Parse(File.ReadAllText(file));
         var root = doc.RootElement;
-        var placement = new ModulePlacement(device, dtype);
+        var placement = new BuildTarget(device, dtype);
         var models = new ZImageModels
         {
             Name = "Z-Image demo (tiny random weights)",
@@ -49,7 +49,7 @@ public static class ModelFactory
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.FromJson(root.GetProperty("text_encoder").GetRawText(), file + "#text_encoder"), placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Parse(root.GetProperty("transformer").GetRawText(), file + "#transformer"), device, dtype),
-            Vae = AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
+            Vae = AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new BuildTarget(device, vaeDType)),
             Shift = root.GetProperty("scheduler").GetProperty("shift").GetDouble(),
         };
         using var generator = new torch.Generator((ulong)root.GetProperty("seed").GetInt64());
@@ -121,7 +121,7 @@ public static class ModelFactory
     public static ZImageModels RandomReleased(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
     {
         torch.manual_seed(0);
-        var placement = new ModulePlacement(device, dtype);
+        var placement = new BuildTarget(device, dtype);
         return new ZImageModels
         {
             Name = "Z-Image-Turbo architecture (random weights)",
@@ -130,7 +130,7 @@ public static class ModelFactory
             Tokenizer = QwenTokenizer.Create(BuiltInTokenizerFolder),
             TextEncoder = Qwen3Model.CreateForZImage(Qwen3Config.Released, placement),
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Released, device, dtype),
-            Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(device, vaeDType)),
+            Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.EncoderAndDecoder, new BuildTarget(device, vaeDType)),
             Shift = 3.0,
         };
     }
@@ -166,9 +166,9 @@ public static class ModelFactory
         IWeightSource? teSource = null, ditSource = null, vaeSource = null;
         try
         {
-            te = Qwen3Model.CreateForZImage(teConfig, new ModulePlacement(buildOn, dtype));
+            te = Qwen3Model.CreateForZImage(teConfig, new BuildTarget(buildOn, dtype));
             dit = new ZImageTransformer(ditConfig, buildOn, dtype);
-            vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.EncoderAndDecoder, new ModulePlacement(buildOn, vaeDType));
+            vae = AutoencoderKL.Create(vaeConfig, AutoencoderParts.EncoderAndDecoder, new BuildTarget(buildOn, vaeDType));
             teSource = layout.TextEncoder.OpenWeights();
             ditSource = layout.Transformer.OpenWeights();
             vaeSource = layout.Vae.OpenWeights();

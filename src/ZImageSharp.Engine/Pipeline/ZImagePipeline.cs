@@ -13,7 +13,7 @@ namespace ZImageSharp.Engine.Pipeline;
 /// <summary>
 /// Text to image, phase by phase (spec §1.2): tokenize, encode each distinct prompt over its real tokens only,
 /// denoise from seeded CPU noise, decode, write PNGs that carry their parameters. Where each component lives is the
-/// placement's business; how each phase copes with memory is the phase runner's.
+/// phase weights' business (IPhaseWeights); how each phase copes with memory is the phase runner's.
 /// </summary>
 public sealed class ZImagePipeline(ZImageModels models)
 {
@@ -39,7 +39,7 @@ public sealed class ZImagePipeline(ZImageModels models)
         GenerationRequest request,
         long seed,
         PhaseRunner phases,
-        IPhasePlacement placement,
+        IPhaseWeights phaseWeights,
         Func<DecodeSettings> decodeSettings,
         IProgress<GenerationProgress>? progress,
         CancellationToken cancellationToken,
@@ -56,14 +56,14 @@ public sealed class ZImagePipeline(ZImageModels models)
         Report(GenerationPhase.Encode, 0, guided ? 2 : 1);
         var (positive, negative) = phases.Run(GenerationPhase.Encode, () =>
         {
-            placement.BeforePhase(GenerationPhase.Encode);
+            phaseWeights.BeforePhase(GenerationPhase.Encode);
             try
             {
-                var pos = EncodePrompt(request.Prompt, placement.TextEncoderDevice);
-                var neg = guided ? EncodePrompt(request.NegativePrompt, placement.TextEncoderDevice) : null;
+                var pos = EncodePrompt(request.Prompt, phaseWeights.TextEncoderDevice);
+                var neg = guided ? EncodePrompt(request.NegativePrompt, phaseWeights.TextEncoderDevice) : null;
                 return (pos.MoveToOuterDisposeScope(), neg?.MoveToOuterDisposeScope());
             }
-            finally { placement.AfterPhase(GenerationPhase.Encode); }
+            finally { phaseWeights.AfterPhase(GenerationPhase.Encode); }
         });
         cancellationToken.ThrowIfCancellationRequested();
 
@@ -73,13 +73,13 @@ public sealed class ZImagePipeline(ZImageModels models)
         if (request.InitImage is { } initImage)
             posterior = phases.Run(GenerationPhase.Decode, () =>
             {
-                placement.BeforePhase(GenerationPhase.Decode);
+                phaseWeights.BeforePhase(GenerationPhase.Decode);
                 try
                 {
                     var (mean, logVariance) = ImageEdit.Encode(Models.Vae, initImage, Models.Transformer.Device);
                     return (mean.MoveToOuterDisposeScope(), logVariance.MoveToOuterDisposeScope());
                 }
-                finally { placement.AfterPhase(GenerationPhase.Decode); }
+                finally { phaseWeights.AfterPhase(GenerationPhase.Decode); }
             });
 
         Tensor latents;
@@ -103,7 +103,7 @@ public sealed class ZImagePipeline(ZImageModels models)
             var denoiser = new Denoiser(Models.Transformer);
             latents = phases.Run(GenerationPhase.Denoise, () =>
             {
-                placement.BeforePhase(GenerationPhase.Denoise);
+                phaseWeights.BeforePhase(GenerationPhase.Denoise);
                 try
                 {
                     using var seeded = new SeededNoise(seed, request.Count);
@@ -125,7 +125,7 @@ public sealed class ZImagePipeline(ZImageModels models)
                     FiniteCheck.Ensure(final, GenerationPhase.Denoise, "latents", DenoiseHint);
                     return final;
                 }
-                finally { placement.AfterPhase(GenerationPhase.Denoise); }
+                finally { phaseWeights.AfterPhase(GenerationPhase.Denoise); }
             });
         }
         finally
@@ -142,9 +142,9 @@ public sealed class ZImagePipeline(ZImageModels models)
             Report(GenerationPhase.Decode, 0, request.Count);
             pixels = phases.Run(GenerationPhase.Decode, () =>
             {
-                placement.BeforePhase(GenerationPhase.Decode);
+                phaseWeights.BeforePhase(GenerationPhase.Decode);
                 try { return Decode(latents, decodeSettings()); }
-                finally { placement.AfterPhase(GenerationPhase.Decode); }
+                finally { phaseWeights.AfterPhase(GenerationPhase.Decode); }
             });
         }
 

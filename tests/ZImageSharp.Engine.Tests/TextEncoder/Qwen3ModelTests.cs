@@ -12,7 +12,7 @@ public sealed class Qwen3ModelTests(ITestOutputHelper output)
     public void ReleasedConfigOnMetaDeviceHasExactlyTheRealManifest()
     {
         TestData.RequireReference("real_manifests.json");
-        using var model = Qwen3Model.Create(Qwen3Config.Released, placement: ModulePlacement.Meta);
+        using var model = Qwen3Model.Create(Qwen3Config.Released, placement: BuildTarget.Meta);
         Assert.All(model.parameters(), p => Assert.Equal(DeviceType.META, p.device_type));
         ModelTestKit.AssertManifest(ModelTestKit.RealManifest("text_encoder"), model);
         long count = ModelTestKit.ParamCount(model);
@@ -24,7 +24,7 @@ public sealed class Qwen3ModelTests(ITestOutputHelper output)
     public void ZImageSubsetOfTheReleasedEncoderDropsOnlyTheLastLayerAndNorm()
     {
         TestData.RequireReference("real_manifests.json");
-        using var model = Qwen3Model.CreateForZImage(Qwen3Config.Released, ModulePlacement.Meta);
+        using var model = Qwen3Model.CreateForZImage(Qwen3Config.Released, BuildTarget.Meta);
         var full = ModelTestKit.RealManifest("text_encoder");
         var needed = full.Where(e => !model.IsUnbuiltCheckpointKey(e.Key)).ToDictionary();
         Assert.Equal(398, full.Count);
@@ -69,7 +69,7 @@ public sealed class Qwen3ModelTests(ITestOutputHelper output)
     {
         var config = new Qwen3Config { HiddenSize = 8, IntermediateSize = 8, NumHiddenLayers = 3, NumAttentionHeads = 2,
             NumKeyValueHeads = 1, HeadDim = 4, VocabSize = 10 };
-        using var model = Qwen3Model.CreateForZImage(config, ModulePlacement.Meta);
+        using var model = Qwen3Model.CreateForZImage(config, BuildTarget.Meta);
         Assert.True(model.IsUnbuiltCheckpointKey("layers.2.mlp.up_proj.weight"));
         Assert.True(model.IsUnbuiltCheckpointKey("norm.weight"));
         Assert.True(model.IsUnbuiltCheckpointKey("lm_head.weight"));

@@ -12,7 +12,7 @@ public sealed class AutoencoderKLModelTests(ITestOutputHelper output)
     public void ReleasedConfigOnMetaDeviceHasExactlyTheRealManifest()
     {
         TestData.RequireReference("real_manifests.json");
-        using var vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, placement: ModulePlacement.Meta);
+        using var vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, placement: BuildTarget.Meta);
         Assert.All(vae.parameters(), p => Assert.Equal(DeviceType.META, p.device_type));
         ModelTestKit.AssertManifest(ModelTestKit.RealManifest("vae"), vae);
         long count = ModelTestKit.ParamCount(vae);
@@ -25,7 +25,7 @@ public sealed class AutoencoderKLModelTests(ITestOutputHelper output)
     public void ReleasedDecoderOnlyHasTheManifestsDecoderKeys()
     {
         TestData.RequireReference("real_manifests.json");
-        using var vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.DecoderOnly, ModulePlacement.Meta);
+        using var vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.DecoderOnly, BuildTarget.Meta);
         var decoderKeys = ModelTestKit.RealManifest("vae").Where(e => !vae.IsUnbuiltCheckpointKey(e.Key)).ToDictionary();
         ModelTestKit.AssertManifest(decoderKeys, vae);
         long count = ModelTestKit.ParamCount(vae);

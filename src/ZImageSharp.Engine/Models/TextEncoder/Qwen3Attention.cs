@@ -25,7 +25,7 @@ public sealed class Qwen3Attention : nn.Module
     private readonly RmsNorm k_norm;
 #pragma warning restore IDE1006
 
-    public Qwen3Attention(Qwen3Config config, ModulePlacement placement) : base(nameof(Qwen3Attention))
+    public Qwen3Attention(Qwen3Config config, BuildTarget placement) : base(nameof(Qwen3Attention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;

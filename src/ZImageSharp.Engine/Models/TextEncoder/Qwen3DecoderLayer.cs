@@ -16,7 +16,7 @@ public sealed class Qwen3Mlp : nn.Module<Tensor, Tensor>
     private readonly Linear down_proj;
 #pragma warning restore IDE1006
 
-    public Qwen3Mlp(Qwen3Config config, ModulePlacement placement) : base(nameof(Qwen3Mlp))
+    public Qwen3Mlp(Qwen3Config config, BuildTarget placement) : base(nameof(Qwen3Mlp))
     {
         var (device, dtype) = (placement.Device, placement.DType);
         gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, false, device, dtype);
@@ -48,7 +48,7 @@ public sealed class Qwen3DecoderLayer : nn.Module
     private readonly Qwen3Mlp mlp;
 #pragma warning restore IDE1006
 
-    public Qwen3DecoderLayer(Qwen3Config config, ModulePlacement placement) : base(nameof(Qwen3DecoderLayer))
+    public Qwen3DecoderLayer(Qwen3Config config, BuildTarget placement) : base(nameof(Qwen3DecoderLayer))
     {
         input_layernorm = placement.Apply(new RmsNorm(config.HiddenSize, config.RmsNormEps));
         self_attn = new Qwen3Attention(config, placement);

@@ -71,7 +71,7 @@ public sealed partial class Qwen3Model : nn.Module
     /// <summary>The hidden-state index Z-Image uses: <c>hidden_states[-2]</c> = the output of layer L − 2.</summary>
     public int ZImageHiddenIndex => Config.NumHiddenLayers - 1;
 
-    private Qwen3Model(Qwen3Config config, int layerCount, ModulePlacement placement) : base(nameof(Qwen3Model))
+    private Qwen3Model(Qwen3Config config, int layerCount, BuildTarget placement) : base(nameof(Qwen3Model))
     {
         Config = config;
         BuiltLayerCount = layerCount;
@@ -83,17 +83,17 @@ public sealed partial class Qwen3Model : nn.Module
     }
 
     /// <summary>Builds the first <paramref name="layerCount"/> layers (all by default; the final norm only with all).</summary>
-    public static Qwen3Model Create(Qwen3Config config, int? layerCount = null, ModulePlacement? placement = null)
+    public static Qwen3Model Create(Qwen3Config config, int? layerCount = null, BuildTarget? placement = null)
     {
         int count = layerCount ?? config.NumHiddenLayers;
         if (count < 0 || count > config.NumHiddenLayers)
             throw new ArgumentOutOfRangeException(nameof(layerCount), count,
                 $"The layer count must be between 0 and num_hidden_layers ({config.NumHiddenLayers}).");
-        return new Qwen3Model(config, count, placement ?? ModulePlacement.Default);
+        return new Qwen3Model(config, count, placement ?? BuildTarget.Default);
     }
 
     /// <summary>Builds only what Z-Image needs: embeddings and layers 0 … L − 2 (no last layer, no final norm).</summary>
-    public static Qwen3Model CreateForZImage(Qwen3Config config, ModulePlacement? placement = null) =>
+    public static Qwen3Model CreateForZImage(Qwen3Config config, BuildTarget? placement = null) =>
         Create(config, config.NumHiddenLayers - 1, placement);
 
     /// <summary>

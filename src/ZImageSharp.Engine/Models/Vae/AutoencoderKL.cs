@@ -35,7 +35,7 @@ public sealed class AutoencoderKL : nn.Module
 
     public bool HasEncoder => encoder is not null;
 
-    private AutoencoderKL(AutoencoderKLConfig config, AutoencoderParts parts, ModulePlacement placement) : base(nameof(AutoencoderKL))
+    private AutoencoderKL(AutoencoderKLConfig config, AutoencoderParts parts, BuildTarget placement) : base(nameof(AutoencoderKL))
     {
         Config = config;
         var (device, dtype) = (placement.Device, placement.DType);
@@ -52,8 +52,8 @@ public sealed class AutoencoderKL : nn.Module
     }
 
     public static AutoencoderKL Create(AutoencoderKLConfig config, AutoencoderParts parts = AutoencoderParts.EncoderAndDecoder,
-        ModulePlacement? placement = null) =>
-        new(config, parts, placement ?? ModulePlacement.Default);
+        BuildTarget? placement = null) =>
+        new(config, parts, placement ?? BuildTarget.Default);
 
     /// <summary>
     /// True for a checkpoint key of a part this instance did not build (the encoder side of a decoder-only VAE), so a

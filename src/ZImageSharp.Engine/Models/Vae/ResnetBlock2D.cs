@@ -21,7 +21,7 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor>
     private readonly Conv2d? conv_shortcut;
 #pragma warning restore IDE1006
 
-    public ResnetBlock2D(long inChannels, long outChannels, int groups, ModulePlacement placement) : base(nameof(ResnetBlock2D))
+    public ResnetBlock2D(long inChannels, long outChannels, int groups, BuildTarget placement) : base(nameof(ResnetBlock2D))
     {
         var (device, dtype) = (placement.Device, placement.DType);
         norm1 = VaeLayers.GroupNorm(groups, inChannels, placement);
@@ -61,7 +61,7 @@ internal static class VaeLayers
     /// leaves them as <c>torch.empty</c> memory, so a VAE not loaded from a checkpoint (the demo model,
     /// --random-weights) normalised with whatever the allocator held: zeros, garbage or NaN, a different image per run.
     /// </summary>
-    public static GroupNorm GroupNorm(long groups, long channels, ModulePlacement placement)
+    public static GroupNorm GroupNorm(long groups, long channels, BuildTarget placement)
     {
         var norm = nn.GroupNorm(groups, channels, NormEps, affine: true, placement.Device, placement.DType);
         nn.init.ones_(norm.weight);
@@ -69,7 +69,7 @@ internal static class VaeLayers
         return norm;
     }
 
-    public static Conv2d Conv3x3(long inChannels, long outChannels, ModulePlacement placement, long stride = 1, long padding = 1) =>
+    public static Conv2d Conv3x3(long inChannels, long outChannels, BuildTarget placement, long stride = 1, long padding = 1) =>
         nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: stride, padding: padding,
             device: placement.Device, dtype: placement.DType);
 

@@ -22,7 +22,7 @@ public sealed class VaeAttention : nn.Module<Tensor, Tensor>
     private readonly ModuleList<Linear> to_out;
 #pragma warning restore IDE1006
 
-    public VaeAttention(long channels, int groups, ModulePlacement placement) : base(nameof(VaeAttention))
+    public VaeAttention(long channels, int groups, BuildTarget placement) : base(nameof(VaeAttention))
     {
         var (device, dtype) = (placement.Device, placement.DType);
         group_norm = VaeLayers.GroupNorm(groups, channels, placement);
@@ -77,7 +77,7 @@ public sealed class UNetMidBlock2D : nn.Module<Tensor, Tensor>
     private readonly ModuleList<ResnetBlock2D> resnets;
 #pragma warning restore IDE1006
 
-    public UNetMidBlock2D(long channels, int groups, bool addAttention, ModulePlacement placement) : base(nameof(UNetMidBlock2D))
+    public UNetMidBlock2D(long channels, int groups, bool addAttention, BuildTarget placement) : base(nameof(UNetMidBlock2D))
     {
         attentions = new ModuleList<VaeAttention>();
         if (addAttention) attentions.Add(new VaeAttention(channels, groups, placement));

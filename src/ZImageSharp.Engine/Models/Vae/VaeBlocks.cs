@@ -15,7 +15,7 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
     private readonly Conv2d conv;
 #pragma warning restore IDE1006
 
-    public Downsample2D(long channels, ModulePlacement placement) : base(nameof(Downsample2D))
+    public Downsample2D(long channels, BuildTarget placement) : base(nameof(Downsample2D))
     {
         conv = VaeLayers.Conv3x3(channels, channels, placement, stride: 2, padding: 0);
         RegisterComponents();
@@ -36,7 +36,7 @@ public sealed class Upsample2D : nn.Module<Tensor, Tensor>
     private readonly Conv2d conv;
 #pragma warning restore IDE1006
 
-    public Upsample2D(long channels, ModulePlacement placement) : base(nameof(Upsample2D))
+    public Upsample2D(long channels, BuildTarget placement) : base(nameof(Upsample2D))
     {
         conv = VaeLayers.Conv3x3(channels, channels, placement);
         RegisterComponents();
@@ -60,7 +60,7 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
     private readonly ModuleList<Downsample2D> downsamplers;
 #pragma warning restore IDE1006
 
-    public DownEncoderBlock2D(long inChannels, long outChannels, int layers, int groups, bool addDownsample, ModulePlacement placement)
+    public DownEncoderBlock2D(long inChannels, long outChannels, int layers, int groups, bool addDownsample, BuildTarget placement)
         : base(nameof(DownEncoderBlock2D))
     {
         resnets = new ModuleList<ResnetBlock2D>();
@@ -85,7 +85,7 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
     private readonly ModuleList<Upsample2D> upsamplers;
 #pragma warning restore IDE1006
 
-    public UpDecoderBlock2D(long inChannels, long outChannels, int layers, int groups, bool addUpsample, ModulePlacement placement)
+    public UpDecoderBlock2D(long inChannels, long outChannels, int layers, int groups, bool addUpsample, BuildTarget placement)
         : base(nameof(UpDecoderBlock2D))
     {
         resnets = new ModuleList<ResnetBlock2D>();

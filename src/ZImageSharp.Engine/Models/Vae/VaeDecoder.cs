@@ -18,7 +18,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
     private readonly Conv2d conv_out;
 #pragma warning restore IDE1006
 
-    public VaeDecoder(AutoencoderKLConfig config, ModulePlacement placement) : base(nameof(VaeDecoder))
+    public VaeDecoder(AutoencoderKLConfig config, BuildTarget placement) : base(nameof(VaeDecoder))
     {
         var reversed = config.BlockOutChannels.Reverse().ToArray();
         int groups = config.NormNumGroups;

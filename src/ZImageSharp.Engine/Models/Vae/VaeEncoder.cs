@@ -18,7 +18,7 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
     private readonly Conv2d conv_out;
 #pragma warning restore IDE1006
 
-    public VaeEncoder(AutoencoderKLConfig config, ModulePlacement placement) : base(nameof(VaeEncoder))
+    public VaeEncoder(AutoencoderKLConfig config, BuildTarget placement) : base(nameof(VaeEncoder))
     {
         var channels = config.BlockOutChannels;
         int groups = config.NormNumGroups;

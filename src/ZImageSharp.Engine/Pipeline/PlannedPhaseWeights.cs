@@ -6,7 +6,7 @@ namespace ZImageSharp.Engine.Pipeline;
 
 /// <summary>The pipeline's view of a <see cref="ComponentPlacer"/>: each generation phase maps to the plan phase that
 /// needs its component on the device.</summary>
-public sealed class PlannedPlacement(ComponentPlacer placer) : IPhasePlacement
+public sealed class PlannedPhaseWeights(ComponentPlacer placer) : IPhaseWeights
 {
     public TorchSharp.torch.Device TextEncoderDevice => placer.TextEncoderDevice;
 
