@@ -1,6 +1,7 @@
 using Spectre.Console;
 using Spectre.Console.Cli;
 using ZImageSharp.Engine.Cuda;
+using ZImageSharp.Engine.Cuda.Kernels;
 using ZImageSharp.Engine.Diagnostics;
 using ZImageSharp.Engine.Models;
 using ZImageSharp.Engine.Native;
@@ -27,6 +28,7 @@ internal sealed class DoctorCommand : Command<EngineSettings>
             table.AddRow("other processes", others is { } o ? new ByteSize(o).ToString() : "unknown (NVML not available)");
             table.AddRow("allocator", Markup.Escape(NativeEnvironment.Get("PYTORCH_CUDA_ALLOC_CONF") ?? "default"));
         }
+        table.AddRow("own kernels (NVRTC)", Markup.Escape(OwnKernels.Status(device.Device).Description));
         AnsiConsole.Write(table);
 
         var checks = new Table().AddColumn("self-test").AddColumn("outcome").AddColumn("ok");

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using TorchSharp;
 using ZImageSharp.Engine.Cuda;
+using ZImageSharp.Engine.Cuda.Kernels;
 using ZImageSharp.Errors;
 
 namespace ZImageSharp.Engine.Native;
@@ -41,6 +42,8 @@ public static class TorchRuntime
         lock (Gate)
         {
             var (type, index, auto) = ParseDevice(device);
+            // A mistyped ZIMAGE_KERNELS fails here, at start-up, not in the middle of the first generation.
+            _ = OwnKernels.Choice;
             // An explicit CUDA request on a machine without a CUDA libtorch fails the same way whatever ran before.
             if (type == DeviceType.CUDA && !auto) LocateCudaLibTorch(libTorchPath);
             if (_current is not null)

@@ -8,13 +8,15 @@ namespace ZImageSharp.Cli.Commands.Bench;
 /// <summary>
 /// <c>zimage bench</c>: the real-size model with random weights built on the device (no files needed), or the demo or a
 /// checkpoint. One mode per run: the speed and memory sweep (<see cref="SpeedSweep"/>, the default), the card's speed
-/// profile (<see cref="CalibrateBench"/>), a soak (<see cref="SoakBench"/>) or a provoked out-of-memory error
-/// (<see cref="OomBench"/>).
+/// profile (<see cref="CalibrateBench"/>), a soak (<see cref="SoakBench"/>), a provoked out-of-memory error
+/// (<see cref="OomBench"/>) or the own kernels against the torch ops (<see cref="KernelBench"/>).
 /// </summary>
 internal sealed class BenchCommand : Command<BenchSettings>
 {
     public override int Execute(CommandContext context, BenchSettings settings, CancellationToken cancellationToken)
     {
+        // The kernel check needs no model: it must not pay for building one.
+        if (settings.Kernels) return KernelBench.Run(settings);
         // A calibration replaces this card's profile, so it must not depend on reading the old one.
         using var engine = EngineFactory.Create(settings, randomRealWeights: !settings.Demo && !settings.HasCheckpoint,
             speed: settings.Calibrate ? SpeedProfile.Reference : null);

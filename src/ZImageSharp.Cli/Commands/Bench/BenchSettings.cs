@@ -53,6 +53,10 @@ internal sealed class BenchSettings : EngineSettings
     [Description("Also time each named op of one DiT forward at the first size (synchronized per op, so compare shares, not the total).")]
     public bool Profile { get; init; }
 
+    [CommandOption("--kernels")]
+    [Description("Instead of the sweep: check the engine's own NVRTC kernels against the torch ops on a CUDA device (fused SwiGLU at the DiT's shape and odd sizes: largest difference and median time of each). Needs no model.")]
+    public bool Kernels { get; init; }
+
     [CommandOption("--json <FILE>")]
     [Description("Where to write the results (default bench.json).")]
     public string Json { get; init; } = "bench.json";
@@ -65,8 +69,8 @@ internal sealed class BenchSettings : EngineSettings
     {
         if (Runs < 1) return Spectre.Console.ValidationResult.Error($"--runs must be at least 1 (got {Runs}).");
         if (Steps < 1) return Spectre.Console.ValidationResult.Error($"--steps must be at least 1 (got {Steps}).");
-        int modes = (Calibrate ? 1 : 0) + (Soak > 0 ? 1 : 0) + (ProvokeOom ? 1 : 0);
-        if (modes > 1) return Spectre.Console.ValidationResult.Error("--calibrate, --soak and --provoke-oom are separate modes: give one of them.");
+        int modes = (Calibrate ? 1 : 0) + (Soak > 0 ? 1 : 0) + (ProvokeOom ? 1 : 0) + (Kernels ? 1 : 0);
+        if (modes > 1) return Spectre.Console.ValidationResult.Error("--calibrate, --soak, --provoke-oom and --kernels are separate modes: give one of them.");
         return base.Validate();
     }
 }
