@@ -11,8 +11,6 @@ public sealed class OpenAiNodeSdkTests(TinyEngineFixture tiny, ITestOutputHelper
 {
     private const string Key = "node-sdk-key-0123456789abcdef";
 
-    // POST /v1/images/edits is being added; once the server serves it, true runs the SDK's images.edit too.
-    private static readonly bool EditsServed = false;
 
     [SkippableFact]
     [Trait("Category", "Clients")]
@@ -22,7 +20,7 @@ public sealed class OpenAiNodeSdkTests(TinyEngineFixture tiny, ITestOutputHelper
         await using var host = new ServerFactory(configure: o => o.ApiKeys.Add(Key));
         var address = tiny.ServeOnLoopback(host);
 
-        var run = await client.RunScriptAsync("client.mjs", EditsServed ? [address.ToString(), "--edit"] : [address.ToString()],
+        var run = await client.RunScriptAsync("client.mjs", [address.ToString(), "--edit"],
             new Dictionary<string, string> { ["ZIMAGE_API_KEY"] = Key, ["ZIMAGE_CLIENT_SIZE"] = "128x96" }, TimeSpan.FromSeconds(90));
         output.WriteLine(run.StandardOutput);
         if (run.StandardError.Length > 0) output.WriteLine(run.StandardError);
@@ -64,11 +62,6 @@ public sealed class OpenAiNodeSdkTests(TinyEngineFixture tiny, ITestOutputHelper
         Assert.Equal("AuthenticationError", (string)wrongKey["class"]!);
         Assert.Equal(401, (int)wrongKey["status"]!);
 
-        if (!EditsServed)
-        {
-            Assert.Null(result["edit"]);
-            return;
-        }
         // images.edit with the generated PNG as a multipart upload: a PNG of the size asked for comes back.
         var edit = result["edit"]!;
         Assert.True((bool)edit["ok"]!, edit.ToJsonString());
