@@ -26,9 +26,7 @@ public sealed record EditImage
     /// <exception cref="ArgumentException">Not a PNG, or one other than non-interlaced 8-bit RGB/RGBA.</exception>
     public static EditImage FromPng(ReadOnlySpan<byte> png, string field)
     {
-        PngInfo info;
-        try { info = PngReader.Read(png, decodePixels: true); }
-        catch (InvalidDataException e) { throw new ArgumentException($"{field}: {e.Message}", field, e); }
+        var info = Decode(png, field);
         if (info.ColorType == (byte)PngColorType.Rgb) return new EditImage(info.Width, info.Height, info.Pixels!);
         var rgba = info.Pixels!;
         var rgb = new byte[(long)info.Width * info.Height * 3];
@@ -41,13 +39,17 @@ public sealed record EditImage
         return new EditImage(info.Width, info.Height, rgb);
     }
 
+    private static PngInfo Decode(ReadOnlySpan<byte> png, string field)
+    {
+        try { return PngReader.Read(png, decodePixels: true); }
+        catch (InvalidDataException e) { throw new ArgumentException($"{field}: {e.Message}", field, e); }
+    }
+
     /// <summary>OpenAI's mask convention: a PNG with alpha repaints where alpha is 0 and keeps the rest; one without
     /// alpha is read as this project's masks are (white repaints).</summary>
     public static EditImage MaskFromPng(ReadOnlySpan<byte> png, string field)
     {
-        PngInfo info;
-        try { info = PngReader.Read(png, decodePixels: true); }
-        catch (InvalidDataException e) { throw new ArgumentException($"{field}: {e.Message}", field, e); }
+        var info = Decode(png, field);
         if (info.ColorType == (byte)PngColorType.Rgb) return new EditImage(info.Width, info.Height, info.Pixels!);
         var rgba = info.Pixels!;
         var rgb = new byte[(long)info.Width * info.Height * 3];

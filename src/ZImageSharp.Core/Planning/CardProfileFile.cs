@@ -24,17 +24,8 @@ public static class CardProfileFile
     };
 
     /// <summary>The folder of per-card profiles.</summary>
-    public static string DefaultDirectory(Func<string, string?>? environment = null)
-    {
-        environment ??= Environment.GetEnvironmentVariable;
-        string? cache = environment("XDG_CACHE_HOME");
-        if (string.IsNullOrWhiteSpace(cache))
-        {
-            string home = environment("HOME") is { Length: > 0 } h ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-            cache = Path.Combine(home, ".cache");
-        }
-        return Path.Combine(cache, "zimage", "profiles");
-    }
+    public static string DefaultDirectory(Func<string, string?>? environment = null) =>
+        Options.CacheDirectory.For("profiles", environment);
 
     public static string DefaultPath(CardIdentity card, string? directory = null) =>
         Path.Combine(directory ?? DefaultDirectory(), card.Key + ".json");

@@ -14,17 +14,8 @@ internal sealed class KernelCache(string directory)
     public string Directory { get; } = directory;
 
     /// <summary>The default folder, from <c>XDG_CACHE_HOME</c> (else <c>~/.cache</c>).</summary>
-    public static string DefaultDirectory(Func<string, string?>? environment = null)
-    {
-        environment ??= Environment.GetEnvironmentVariable;
-        string? cache = environment("XDG_CACHE_HOME");
-        if (string.IsNullOrWhiteSpace(cache))
-        {
-            string home = environment("HOME") is { Length: > 0 } h ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-            cache = Path.Combine(home, ".cache");
-        }
-        return Path.Combine(cache, "zimage", "kernels");
-    }
+    public static string DefaultDirectory(Func<string, string?>? environment = null) =>
+        Options.CacheDirectory.For("kernels", environment);
 
     /// <summary>Lower-case hex SHA-256 of the source, the architecture, the NVRTC version and the options.</summary>
     public static string Key(string source, string arch, string nvrtcVersion, IEnumerable<string> options)
