@@ -22,7 +22,11 @@ internal sealed class PostgresJobStore : IJobStore
     private const long AdmissionLock = 0x5A494D47_41444D49;
     private const long SchemaLock = 0x5A494D47_53434845;
 
-    private const string Schema = """
+    // Each statement runs alone (its own implicit transaction), so no statement holds a table lock while it waits
+    // for the next one: a node opening while another node's workers claim and heartbeat cannot deadlock with them.
+    private static readonly string[] Schema =
+    [
+        """
         CREATE TABLE IF NOT EXISTS zimage_jobs (
             seq              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             id               TEXT NOT NULL UNIQUE,
@@ -42,8 +46,14 @@ internal sealed class PostgresJobStore : IJobStore
             error_code       TEXT,
             error_phase      TEXT,
             error_message    TEXT);
+        """,
+        """
         CREATE INDEX IF NOT EXISTS zimage_jobs_active ON zimage_jobs (seq) WHERE state IN ('queued', 'running');
+        """,
+        """
         CREATE INDEX IF NOT EXISTS zimage_jobs_by_state ON zimage_jobs (state, seq);
+        """,
+        """
         CREATE TABLE IF NOT EXISTS zimage_images (
             job_id TEXT NOT NULL REFERENCES zimage_jobs(id) ON DELETE CASCADE,
             idx    INTEGER NOT NULL,
@@ -52,14 +62,19 @@ internal sealed class PostgresJobStore : IJobStore
             height INTEGER NOT NULL,
             file   TEXT NOT NULL,
             PRIMARY KEY (job_id, idx));
-        -- Added after the first release of this schema: the weight precision a finished job ran with.
+        """,
+        // Added after the first release of this schema: the weight precision a finished job ran with.
+        """
         ALTER TABLE zimage_jobs ADD COLUMN IF NOT EXISTS weights TEXT;
+        """,
+        """
         CREATE TABLE IF NOT EXISTS zimage_nodes (
             name         TEXT PRIMARY KEY,
             started_at   TIMESTAMPTZ NOT NULL,
             heartbeat_at TIMESTAMPTZ NOT NULL,
             workers      TEXT NOT NULL);
-        """;
+        """,
+    ];
 
     private const string JobColumns = """
         j.seq, j.id, j.state, j.source, j.request, j.created_at, j.started_at, j.finished_at, j.attempt,
@@ -79,23 +94,31 @@ internal sealed class PostgresJobStore : IJobStore
 
     public NpgsqlDataSource DataSource => _source;
 
-    /// <summary>Connects and creates the tables when they are missing (one node at a time).</summary>
+    /// <summary>Connects and creates the tables when they are missing (one node at a time). A database whose schema is
+    /// current is not touched: DDL takes table locks even when it changes nothing, and a node starting beside busy
+    /// workers must not take those.</summary>
     public static PostgresJobStore Open(string connectionString)
     {
         var source = new NpgsqlDataSourceBuilder(connectionString) { Name = "zimage" }.Build();
         try
         {
             using var connection = source.OpenConnection();
-            using (var lockCommand = new NpgsqlCommand($"SELECT pg_advisory_lock({SchemaLock})", connection)) lockCommand.ExecuteNonQuery();
-            try
+            if (!SchemaIsCurrent(connection))
             {
-                using var command = new NpgsqlCommand(Schema, connection);
-                command.ExecuteNonQuery();
-            }
-            finally
-            {
-                using var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({SchemaLock})", connection);
-                unlock.ExecuteNonQuery();
+                using (var lockCommand = new NpgsqlCommand($"SELECT pg_advisory_lock({SchemaLock})", connection)) lockCommand.ExecuteNonQuery();
+                try
+                {
+                    foreach (string statement in Schema)
+                    {
+                        using var command = new NpgsqlCommand(statement, connection);
+                        command.ExecuteNonQuery();
+                    }
+                }
+                finally
+                {
+                    using var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({SchemaLock})", connection);
+                    unlock.ExecuteNonQuery();
+                }
             }
         }
         catch
@@ -104,6 +127,17 @@ internal sealed class PostgresJobStore : IJobStore
             throw;
         }
         return new PostgresJobStore(source);
+    }
+
+    /// <summary>True when the newest table and column of <see cref="Schema"/> exist (catalog reads take no table locks).</summary>
+    private static bool SchemaIsCurrent(NpgsqlConnection connection)
+    {
+        using var command = new NpgsqlCommand("""
+            SELECT to_regclass('zimage_nodes') IS NOT NULL
+               AND EXISTS (SELECT 1 FROM information_schema.columns
+                           WHERE table_schema = current_schema() AND table_name = 'zimage_jobs' AND column_name = 'weights')
+            """, connection);
+        return (bool)command.ExecuteScalar()!;
     }
 
     public async Task<JobRecord> InsertAsync(JobRecord job, CancellationToken cancellationToken = default)
