@@ -67,7 +67,11 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         _loras = new LoraLibrary(options.LoraFolder, LoraTargets.Of(models.Transformer));
         _loraPatcher = new LoraPatcher(models.Transformer);
         Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default);
-        if (device.IsCuda || options.VramBudget is not null)
+        if (options.PlanOnly)
+        {
+            // Nothing to place: the modules are shapes on the meta device (or the tiny demo) and nothing runs here.
+        }
+        else if (device.IsCuda || options.VramBudget is not null)
         {
             // The placer puts on the device what the plan for the first request (a default 1024² one unless given)
             // says; later requests re-plan and move only what changes. A checkpoint's modules are still on the meta
@@ -134,6 +138,8 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         CancellationToken cancellationToken)
     {
         GenerationRequestValidator.Validate(request, Model.Limits);
+        if (_options.PlanOnly)
+            throw new InvalidOperationException("This engine only plans (it was created with PlanOnly, as an API-only node's is): it holds no weights to generate with.");
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -247,28 +253,47 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
 
     public MemoryPlan BuildPlan(GenerationRequest request) => _planner.Plan(PlannerInputFor(request));
 
+    public string DescribeCapacity() => CapacityNow().ToJson();
+
+    /// <summary>Plans for another worker of the fleet with this engine's tokenizer and LoRA folder: the request's
+    /// caption lengths and LoRA bytes are the same wherever it runs, the card, host, model and policy are the worker's.</summary>
+    public PlanReport Plan(GenerationRequest request, string capacity)
+    {
+        var worker = WorkerCapacity.FromJson(capacity);
+        return new MemoryPlanner(worker.Options).Plan(PlannerInputFor(request, worker)).ToReport();
+    }
+
     private bool ComputesInFloat32 => Models.Transformer.DType == torch.ScalarType.Float32;
 
-    private PlannerInput PlannerInputFor(GenerationRequest request)
+    /// <summary>This engine's card and host as they are now, its weights, speeds and planner policy.</summary>
+    private WorkerCapacity CapacityNow() => new()
+    {
+        Options = _planner.Options,
+        Device = Budget(),
+        Host = HostBudgetNow(),
+        Model = _footprint,
+        Speed = Speed,
+        WeightsInFiles = Models.Files is not null,
+        ComputeInFloat32 = ComputesInFloat32,
+    };
+
+    private PlannerInput PlannerInputFor(GenerationRequest request) => PlannerInputFor(request, CapacityNow());
+
+    private PlannerInput PlannerInputFor(GenerationRequest request, WorkerCapacity on)
     {
         int Tokens(string? prompt) => Math.Max(1, _pipeline.Models.Tokenizer.EncodePromptIds(prompt ?? "").Length);
         // The negative prompt is encoded only with guidance; its length then sizes the encode and the denoise batch.
         var planRequest = PlannerRequest.From(request, Tokens(request.Prompt),
             request.GuidanceScale > 0 ? Tokens(request.NegativePrompt) : null);
-        return new PlannerInput(Budget(), _footprint, planRequest, Speed)
-        {
-            Host = HostBudgetNow(),
-            WeightsInFiles = Models.Files is not null,
-            ComputeInFloat32 = ComputesInFloat32,
-            AdapterBytes = LoraBytes(request),
-        };
+        return on.For(planRequest, LoraBytes(request, on.ComputeInFloat32 ? 4 : 2));
     }
 
-    /// <summary>Device bytes of the request's LoRAs; 0 when they cannot be read (the generation then fails naming them).</summary>
-    private long LoraBytes(GenerationRequest request)
+    /// <summary>Device bytes of the request's LoRAs at <paramref name="bytesPerValue"/>; 0 when they cannot be read
+    /// (the generation then fails naming them).</summary>
+    private long LoraBytes(GenerationRequest request, int bytesPerValue)
     {
         if (request.Loras is not { Count: > 0 }) return 0;
-        try { return _loras.Resolve(request.Loras)?.DeviceBytes(ComputesInFloat32 ? 4 : 2) ?? 0; }
+        try { return _loras.Resolve(request.Loras)?.DeviceBytes(bytesPerValue) ?? 0; }
         catch (InvalidRequestException) { return 0; }
     }
 

@@ -30,6 +30,9 @@ internal static class EngineFactory
     public static ZImageEngine Create(EngineSettings s, string device) =>
         ZImageEngine.Create(Options(s) with { Device = device }, s.InjectOom is { } spec ? OutOfMemoryInjector.Parse(spec) : null);
 
+    /// <summary>An engine that reads no weights and only plans (an API-only node: zimage serve --devices none).</summary>
+    public static ZImageEngine CreatePlanOnly(EngineSettings s) => ZImageEngine.Create(Options(s) with { Device = "cpu", PlanOnly = true });
+
     /// <param name="firstRequest">What the weights are first placed for (generate knows its request).</param>
     /// <param name="speed">Speeds to plan with instead of the chosen profile (bench --calibrate, which is about to
     /// replace this card's profile and must run even when the old one is unreadable).</param>

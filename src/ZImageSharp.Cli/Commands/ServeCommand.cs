@@ -115,12 +115,13 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
             AnsiConsole.MarkupLine("[red bold]warning:[/] [red]--insecure-no-auth: without API keys, anyone who can reach this server may generate, cancel and delete.[/]");
 
         // One engine per device: each worker has its own device thread and plans for its own card. An API-only node
-        // still builds one on the CPU, for the model's limits and /api/plan; it never runs a job.
+        // builds one that reads no weights (the model's shapes on the meta device): it plans requests for the fleet's
+        // workers with their published capacities, checks LoRAs and tokenizes, and never runs a job.
         var engines = new List<ZImageSharp.Engine.ZImageEngine>();
         try
         {
             if (devices is null) engines.Add(EngineFactory.Create(settings));
-            else if (devices.Count == 0) engines.Add(EngineFactory.Create(settings, "cpu"));
+            else if (devices.Count == 0) engines.Add(EngineFactory.CreatePlanOnly(settings));
             else foreach (string device in devices) engines.Add(EngineFactory.Create(settings, device));
             var engine = engines[0];
             if (engine.Model.IsDemo)

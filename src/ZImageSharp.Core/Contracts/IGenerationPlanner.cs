@@ -28,5 +28,16 @@ public readonly record struct ImageSize(int Width, int Height)
 /// <summary>Plans a request without running it (admission control, <c>zimage plan</c>, <c>/api/plan</c>).</summary>
 public interface IGenerationPlanner
 {
+    /// <summary>The plan for the request on this planner's device as it is now.</summary>
     PlanReport Plan(GenerationRequest request);
+
+    /// <summary>What this planner's plans depend on besides the request (its card and host as measured now, its
+    /// model, speeds and policy), as text that <see cref="Plan(GenerationRequest, string)"/> reads back on any node:
+    /// how a worker of a fleet tells the other nodes what it fits.</summary>
+    string DescribeCapacity();
+
+    /// <summary>The plan for the request on the worker that <paramref name="capacity"/> describes
+    /// (<see cref="DescribeCapacity"/>'s output, possibly from another node).</summary>
+    /// <exception cref="FormatException">The capacity is not one this version reads.</exception>
+    PlanReport Plan(GenerationRequest request, string capacity);
 }

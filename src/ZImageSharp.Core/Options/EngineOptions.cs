@@ -34,6 +34,11 @@ public sealed record EngineOptions
     /// <summary>Where LoRA names (requests, A1111's &lt;lora:name:0.8&gt;) are looked up; none when null (docs/lora.md).</summary>
     public string? LoraFolder { get; init; }
 
+    /// <summary>Read no weights: the model is built on the meta device (shapes only), so the engine plans, tokenizes
+    /// and checks LoRAs but cannot generate. What an API-only node of a fleet runs: it plans requests for the
+    /// workers of other nodes without holding a model in memory.</summary>
+    public bool PlanOnly { get; init; }
+
     public bool HasWeights => ModelPath is not null || DiffusionModelPath is not null;
 
     public IReadOnlyList<string> Check()

@@ -31,8 +31,10 @@ public static class ModelFactory
     public static ZImageModels Load(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType,
         bool byPlan = false)
     {
-        if (options.HasWeights) return FromCheckpoint(options, device, dtype, vaeDType, byPlan);
-        return options.RandomRealWeights ? RandomReleased(device, dtype, vaeDType) : Demo(device, dtype, vaeDType);
+        if (options.HasWeights) return FromCheckpoint(options, device, dtype, vaeDType, byPlan || options.PlanOnly);
+        // The demo is small enough to build whole; the released architecture only plans on the meta device.
+        if (options.RandomRealWeights) return RandomReleased(options.PlanOnly ? new torch.Device(DeviceType.META) : device, dtype, vaeDType);
+        return Demo(device, dtype, vaeDType);
     }
 
     public static ZImageModels Demo(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)

@@ -50,7 +50,7 @@ internal static class SystemApi
         var report = system.Describe();
         return TypedResults.Ok(new SystemDto(report.Device, report.LibTorch, report.Gpus, report.Model, report.CurrentPlan,
             new QueueDto(jobs.QueueDepth, jobs.QueueCapacity, jobs.Running.Count, jobs.Workers),
-            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0", report.SpeedProfile) { Fleet = jobs.Fleet });
+            typeof(SystemApi).Assembly.GetName().Version?.ToString() ?? "0", report.SpeedProfile) { Fleet = jobs.Fleet?.Select(node => node with { Workers = [.. node.Workers.Select(w => w with { Capacity = null })] }).ToList() });
     }
 }
 

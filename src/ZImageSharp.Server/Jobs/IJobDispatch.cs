@@ -23,8 +23,9 @@ internal interface IJobDispatch
     /// <summary>The nodes sharing the queue and their workers; null without a shared store.</summary>
     IReadOnlyList<FleetNode>? Fleet { get; }
 
-    /// <summary>Whether some worker online can run the request; <paramref name="localPlan"/> is this node's plan.</summary>
-    bool CanRun(GenerationRequest request, PlanReport localPlan);
+    /// <summary>Whether some worker online fits the request by its own plan; <paramref name="localPlan"/> is this
+    /// node's plan (its first worker's).</summary>
+    WorkerMatch Match(GenerationRequest request, PlanReport localPlan);
 
     /// <summary>Stores and queues a job unless <paramref name="capacity"/> jobs already wait (then null).</summary>
     Task<(ActiveJob Job, int Position)?> AdmitAsync(JobRecord record, int capacity);
@@ -57,5 +58,9 @@ internal interface IJobDispatch
 /// <summary>A server process sharing the queue, as it last reported itself.</summary>
 internal sealed record FleetNode(string Name, DateTimeOffset StartedAt, DateTimeOffset HeartbeatAt, IReadOnlyList<FleetWorker> Workers);
 
-/// <summary>One worker of a node: its device, the largest request it fits, and the job it runs (null when idle).</summary>
-internal sealed record FleetWorker(string Name, string Device, long MaxPixels, string? Job);
+/// <summary>One worker of a node: its device, the largest square request it fits (for people: matching plans the
+/// request itself), the job it runs (null when idle) and its capacity, which other nodes plan requests for it with
+/// (<see cref="IGenerationPlanner.DescribeCapacity"/>; not shown in /api/system).</summary>
+internal sealed record FleetWorker(string Name, string Device, long MaxPixels, string? Job,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    string? Capacity = null);

@@ -7,8 +7,8 @@ internal sealed class JobQueue
 {
     private readonly LinkedList<string> _ids = new();
     private readonly Lock _gate = new();
-    // One permit per enqueue. Removing an id leaves a spare permit; a dequeuer that finds the list empty waits again.
-    private readonly SemaphoreSlim _available = new(0);
+    // Completed (and replaced) at every enqueue: a worker that found nothing it takes waits for the next arrival.
+    private TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public int Count
     {
@@ -19,12 +19,15 @@ internal sealed class JobQueue
     public int Enqueue(string id)
     {
         int position;
+        TaskCompletionSource arrived;
         lock (_gate)
         {
             _ids.AddLast(id);
             position = _ids.Count;
+            arrived = _arrived;
+            _arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
-        _available.Release();
+        arrived.TrySetResult();
         return position;
     }
 
@@ -45,19 +48,31 @@ internal sealed class JobQueue
         }
     }
 
-    public async Task<string> DequeueAsync(CancellationToken cancellationToken)
+    /// <summary>Removes and returns the oldest id that <paramref name="takes"/> accepts, waiting for arrivals while
+    /// there is none. The test runs outside the lock (a worker plans the job there), so an id another worker removed
+    /// meanwhile is passed over.</summary>
+    public async Task<string> DequeueAsync(Func<string, bool> takes, CancellationToken cancellationToken)
     {
         while (true)
         {
-            await _available.WaitAsync(cancellationToken).ConfigureAwait(false);
+            Task arrived;
+            string[] waiting;
             lock (_gate)
             {
-                if (_ids.First is { } first)
+                arrived = _arrived.Task;
+                waiting = [.. _ids];
+            }
+            foreach (string id in waiting)
+            {
+                if (!takes(id)) continue;
+                lock (_gate)
                 {
-                    _ids.RemoveFirst();
-                    return first.Value;
+                    if (_ids.Remove(id)) return id;
                 }
             }
+            await arrived.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    public Task<string> DequeueAsync(CancellationToken cancellationToken) => DequeueAsync(_ => true, cancellationToken);
 }

@@ -56,11 +56,12 @@ internal sealed class JobService(
         request = request with { Seed = request.Seed ?? Random.Shared.NextInt64(0, 1L << 32) };
 
         var plan = planner.Plan(request);
-        if (!dispatch.CanRun(request, plan))
+        var match = dispatch.Match(request, plan);
+        if (!match.Fits)
         {
             metrics.Rejected("no_plan_fits");
             // On a shared store the fleet decides, not this node's own card (an API-only node has none).
-            throw Refused("no_plan_fits", dispatch.Fleet is not null ? FitsNoWorker(request, plan) : NoPlanFits(request, plan));
+            throw Refused("no_plan_fits", dispatch.Fleet is not null ? FitsNoWorker(request, plan, match) : NoPlanFits(request, plan));
         }
 
         await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -214,16 +215,12 @@ internal sealed class JobService(
             phase, plan.LargestFittingSize);
     }
 
-    /// <summary>This node's plan fits, but no worker online (on a shared store) has a card that does.</summary>
-    private NoPlanFitsException FitsNoWorker(GenerationRequest request, PlanReport plan)
+    /// <summary>No worker online (on a shared store) has a plan for the request: each one's reason.</summary>
+    private static NoPlanFitsException FitsNoWorker(GenerationRequest request, PlanReport plan, WorkerMatch match)
     {
-        long largest = dispatch.Fleet?.SelectMany(n => n.Workers).Select(w => w.MaxPixels).DefaultIfEmpty(0).Max() ?? 0;
         string phase = plan.Phases.Count == 0 ? "plan" : plan.Phases.MaxBy(p => p.PredictedPeakBytes)!.Phase;
-        string what = largest == 0
-            ? "no worker is online"
-            : $"the largest worker online fits {largest} pixels (width x height x count), this request needs {WorkerSlot.PixelsOf(request)}";
         return new NoPlanFitsException(
-            $"A {request.Width}x{request.Height} request with {request.Count} image(s) fits no worker online: {what}.", phase, null);
+            $"A {request.Width}x{request.Height} request with {request.Count} image(s) fits no worker online: {match.Why}.", phase, null);
     }
 
     private Exception Refused(string reason, Exception e)

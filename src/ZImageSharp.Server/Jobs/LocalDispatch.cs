@@ -14,17 +14,17 @@ internal sealed class LocalDispatch(
     TimeProvider time,
     ILogger<LocalDispatch> logger) : IJobDispatch
 {
-    private int _workers;
+    private IReadOnlyList<WorkerSlot> _slots = [];
 
     public int QueueDepth => queue.Count;
 
-    public int Workers => _workers;
+    public int Workers => _slots.Count;
 
     public IReadOnlyList<FleetNode>? Fleet => null;
 
     public async Task StartAsync(IReadOnlyList<WorkerSlot> slots, CancellationToken cancellationToken)
     {
-        _workers = slots.Count;
+        _slots = slots;
         if (store is not JobStore sqlite) return;
         // Recovered jobs are queued before the server takes requests, so they keep their place at the front.
         var unfinished = await sqlite.RecoverUnfinishedAsync().ConfigureAwait(false);
@@ -38,7 +38,18 @@ internal sealed class LocalDispatch(
 
     public Task StopAsync() => Task.CompletedTask;
 
-    public bool CanRun(GenerationRequest request, PlanReport localPlan) => localPlan.Fits;
+    // One engine, or several of one process (--devices): the first worker's plan decides unless another worker fits.
+    public WorkerMatch Match(GenerationRequest request, PlanReport localPlan) =>
+        localPlan.Fits || _slots.Skip(1).Any(s => WorkerFit.Plan(s, request).Fits) ? WorkerMatch.Fit : new WorkerMatch(false, localPlan.Summary);
+
+    /// <summary>A worker takes a job its own plan fits, and leaves one it does not fit to a worker that does; a job
+    /// that no worker fits any more (the card filled up since admission) is taken, and fails saying why.</summary>
+    private bool Takes(WorkerSlot slot, string id)
+    {
+        if (_slots.Count == 1 || !registry.TryGet(id, out var job)) return true;
+        var request = job.Record.Request;
+        return WorkerFit.Plan(slot, request).Fits || !_slots.Any(other => other != slot && WorkerFit.Plan(other, request).Fits);
+    }
 
     public async Task<(ActiveJob Job, int Position)?> AdmitAsync(JobRecord record, int capacity)
     {
@@ -71,7 +82,7 @@ internal sealed class LocalDispatch(
             string id;
             try
             {
-                id = await queue.DequeueAsync(stoppingToken).ConfigureAwait(false);
+                id = await queue.DequeueAsync(candidate => Takes(slot, candidate), stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -11,7 +11,7 @@ using ZImageSharp.Server.Jobs;
 namespace ZImageSharp.Server.Store;
 
 /// <summary>The fleet: every server process on one PostgreSQL database shares its queue and history. A worker claims
-/// the oldest job its card fits (<see cref="PostgresJobStore.ClaimAsync"/>) and keeps the job's lease alive while it
+/// the oldest job its own plan fits (<see cref="PostgresJobStore.ClaimAsync"/>, <see cref="WorkerFit"/>) and keeps the job's lease alive while it
 /// runs; NOTIFY carries a node's events (queued, started, progress, ended, cancel) to every other node, where jobs
 /// that node's clients watch follow them. Once a second each node also polls what NOTIFY may have missed: the queue's
 /// length, the nodes online, jobs it follows that ended, and cancelled jobs whose worker died.</summary>
@@ -26,6 +26,8 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
 
     private readonly PostgresJobStore _store;
     private readonly JobRegistry _registry;
+    // Plans requests for other nodes' workers from their published capacities (this node's tokenizer and LoRAs).
+    private readonly IGenerationPlanner _planner;
     private readonly ZImageServerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<PostgresDispatch> _logger;
@@ -42,11 +44,12 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
     private Task _listener = Task.CompletedTask, _upkeep = Task.CompletedTask, _publisher = Task.CompletedTask;
     private DateTimeOffset _lastNodeBeat = DateTimeOffset.MinValue;
 
-    public PostgresDispatch(PostgresJobStore store, JobRegistry registry, IOptions<ZImageServerOptions> options, TimeProvider time,
-        ILogger<PostgresDispatch> logger)
+    public PostgresDispatch(PostgresJobStore store, JobRegistry registry, IGenerationPlanner planner, IOptions<ZImageServerOptions> options,
+        TimeProvider time, ILogger<PostgresDispatch> logger)
     {
         _store = store;
         _registry = registry;
+        _planner = planner;
         _options = options.Value;
         _time = time;
         _logger = logger;
@@ -95,10 +98,38 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         _stop.Dispose();
     }
 
-    public bool CanRun(GenerationRequest request, PlanReport localPlan)
+    public WorkerMatch Match(GenerationRequest request, PlanReport localPlan)
     {
-        long pixels = WorkerSlot.PixelsOf(request);
-        return _slots.Any(s => s.MaxPixels >= pixels) || Volatile.Read(ref _fleet).Any(n => n.Workers.Any(w => w.MaxPixels >= pixels));
+        var reasons = new List<string>();
+        foreach (var slot in _slots)
+        {
+            var plan = WorkerFit.Plan(slot, request);
+            if (plan.Fits) return WorkerMatch.Fit;
+            reasons.Add(WorkerFit.Reason(slot.Name, slot.Device, plan));
+        }
+        foreach (var worker in OtherNodesWorkers())
+        {
+            var plan = WorkerFit.Plan(_planner, worker, request);
+            if (plan?.Fits == true) return WorkerMatch.Fit;
+            reasons.Add(WorkerFit.Reason(worker.Name, worker.Device, plan));
+        }
+        return new WorkerMatch(false, reasons.Count == 0 ? "no worker is online" : string.Join("; ", reasons));
+    }
+
+    private IEnumerable<FleetWorker> OtherNodesWorkers() =>
+        Volatile.Read(ref _fleet).Where(n => n.Name != _node).SelectMany(n => n.Workers);
+
+    /// <summary>A worker takes a job its own plan fits, and leaves one it does not fit to the workers (here or on
+    /// other nodes) that do. A job that no worker online fits any more (cards filled up since admission) is taken, to
+    /// fail saying why rather than wait for ever, but only once it has waited a lease: by then this node has heard
+    /// every worker's heartbeat, so a view of the fleet that lacks a newly joined worker does not steal its jobs.</summary>
+    private bool Takes(WorkerSlot slot, JobRecord job)
+    {
+        var request = job.Request;
+        if (WorkerFit.Plan(slot, request).Fits) return true;
+        if (_time.GetUtcNow() - job.CreatedAt < TimeSpan.FromSeconds(LeaseSeconds)) return false;
+        return !(_slots.Any(other => other != slot && WorkerFit.Plan(other, request).Fits)
+                 || OtherNodesWorkers().Any(worker => WorkerFit.Plan(_planner, worker, request)?.Fits == true));
     }
 
     public async Task<(ActiveJob Job, int Position)?> AdmitAsync(JobRecord record, int capacity)
@@ -162,7 +193,7 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
             // Taken before the claim: a wake-up that comes while it runs is not lost.
             var wake = Volatile.Read(ref _wake).Task;
             var startedAt = _time.GetUtcNow();
-            if (await _store.ClaimAsync(slot.Name, slot.MaxPixels, LeaseSeconds, startedAt).ConfigureAwait(false) is { } record)
+            if (await _store.ClaimAsync(slot.Name, job => Takes(slot, job), LeaseSeconds, startedAt).ConfigureAwait(false) is { } record)
             {
                 var job = _registry.GetOrAdd(record);
                 job.MarkRunning(record.Attempt, startedAt);
@@ -357,7 +388,7 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         if (now - _lastNodeBeat >= HeartbeatInterval)
         {
             var workers = _slots.Select(s => new FleetWorker(s.Name, s.Device, s.MaxPixels,
-                _runningHere.Values.FirstOrDefault(l => l.Slot == s)?.Job.Id)).ToArray();
+                _runningHere.Values.FirstOrDefault(l => l.Slot == s)?.Job.Id, WorkerFit.Capacity(s))).ToArray();
             await _store.HeartbeatNodeAsync(_node, _startedAt, workers).ConfigureAwait(false);
             _lastNodeBeat = now;
         }

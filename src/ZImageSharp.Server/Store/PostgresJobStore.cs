@@ -222,26 +222,40 @@ internal sealed class PostgresJobStore : IJobStore
         return job with { Sequence = sequence };
     }
 
-    /// <summary>Claims the oldest job this worker fits: a queued one, or a running one whose lease expired (its worker
-    /// is gone). The claim increments the attempt (the fencing token) and starts a lease of <paramref name="leaseSeconds"/>.</summary>
-    public async Task<JobRecord?> ClaimAsync(string worker, long maxPixels, int leaseSeconds, DateTimeOffset startedAt)
+    // A job a worker may claim: queued, or running under a lease that ran out (its worker is gone).
+    private const string Claimable = "(state = 'queued' OR (state = 'running' AND lease_expires_at < now() AND NOT cancel_requested))";
+    private const int ClaimScan = 16;
+
+    /// <summary>Claims the oldest job that <paramref name="takes"/> accepts (the worker's own plan fits it): a queued
+    /// one, or a running one whose lease expired. Candidates are read without locks and planned in this process; the
+    /// claim itself re-checks the row under <c>FOR UPDATE SKIP LOCKED</c>, so a job another worker claimed meanwhile is
+    /// passed over, never taken twice. The claim increments the attempt (the fencing token) and starts a lease of
+    /// <paramref name="leaseSeconds"/>.</summary>
+    public async Task<JobRecord?> ClaimAsync(string worker, Func<JobRecord, bool> takes, int leaseSeconds, DateTimeOffset startedAt)
     {
-        var jobs = await QueryAsync("""
-            WITH next AS (
-                SELECT seq FROM zimage_jobs
-                WHERE pixels <= @max
-                  AND (state = 'queued' OR (state = 'running' AND lease_expires_at < now() AND NOT cancel_requested))
-                ORDER BY seq
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED)
-            UPDATE zimage_jobs j
-            SET state = 'running', attempt = j.attempt + 1, started_at = @at, worker = @worker,
-                lease_expires_at = now() + make_interval(secs => @lease), cancel_requested = FALSE
-            FROM next WHERE j.seq = next.seq
-            """ + " RETURNING " + JobColumns,
-            withImages: false,
-            P("max", maxPixels), P("at", startedAt.ToUniversalTime()), P("worker", worker), P("lease", (double)leaseSeconds)).ConfigureAwait(false);
-        return jobs.Count == 0 ? null : jobs[0];
+        long after = 0;
+        while (true)
+        {
+            var candidates = await QueryAsync($"SELECT {JobColumns} FROM zimage_jobs j WHERE j.seq > @after AND {Claimable} ORDER BY j.seq LIMIT {ClaimScan}",
+                withImages: false, P("after", after)).ConfigureAwait(false);
+            foreach (var candidate in candidates)
+            {
+                after = candidate.Sequence;
+                if (!takes(candidate)) continue;
+                var claimed = await QueryAsync($"""
+                    WITH next AS (SELECT seq FROM zimage_jobs WHERE seq = @seq AND {Claimable} FOR UPDATE SKIP LOCKED)
+                    UPDATE zimage_jobs j
+                    SET state = 'running', attempt = j.attempt + 1, started_at = @at, worker = @worker,
+                        lease_expires_at = now() + make_interval(secs => @lease), cancel_requested = FALSE
+                    FROM next WHERE j.seq = next.seq
+                    RETURNING {JobColumns}
+                    """,
+                    withImages: false,
+                    P("seq", candidate.Sequence), P("at", startedAt.ToUniversalTime()), P("worker", worker), P("lease", (double)leaseSeconds)).ConfigureAwait(false);
+                if (claimed.Count > 0) return claimed[0];
+            }
+            if (candidates.Count < ClaimScan) return null;
+        }
     }
 
     /// <summary>Renews a running job's lease: null when the lease is lost (the job was re-claimed, ended or deleted),

@@ -3,14 +3,23 @@ using ZImageSharp.Contracts;
 namespace ZImageSharp.Server.Tests.Mocks;
 
 /// <summary>Fits anything up to <see cref="MaxSide"/> on each side; beyond that, Fits=false with the same aspect
-/// scaled down to fit.</summary>
+/// scaled down to fit. Its capacity is its MaxSide, so a node plans for another node's fake worker as that one would.</summary>
 public sealed class FakePlanner : IGenerationPlanner
 {
     public int MaxSide { get; set; } = 2048;
 
     public int Calls;
 
-    public PlanReport Plan(GenerationRequest request)
+    public string DescribeCapacity() => $"fake-max-side={MaxSide}";
+
+    public PlanReport Plan(GenerationRequest request, string capacity) =>
+        capacity.StartsWith("fake-max-side=", StringComparison.Ordinal) && int.TryParse(capacity["fake-max-side=".Length..], out int side)
+            ? Plan(request, side)
+            : throw new FormatException($"not a fake capacity: {capacity}");
+
+    public PlanReport Plan(GenerationRequest request) => Plan(request, MaxSide);
+
+    private PlanReport Plan(GenerationRequest request, int maxSide)
     {
         Interlocked.Increment(ref Calls);
         long budget = 20L << 30;
@@ -21,9 +30,9 @@ public sealed class FakePlanner : IGenerationPlanner
             new PhasePlan("denoise", "resident", Math.Max(peak, 12L << 30), TimeSpan.FromSeconds(0.1 * request.Steps)),
             new PhasePlan("decode", "tiled", 6L << 30, TimeSpan.FromSeconds(0.3)),
         };
-        if (request.Width <= MaxSide && request.Height <= MaxSide)
+        if (request.Width <= maxSide && request.Height <= maxSide)
             return new PlanReport(true, budget, phases.Max(p => p.PredictedPeakBytes), TimeSpan.FromSeconds(1), phases, null, "resident bf16");
-        double scale = Math.Min((double)MaxSide / request.Width, (double)MaxSide / request.Height);
+        double scale = Math.Min((double)maxSide / request.Width, (double)maxSide / request.Height);
         var largest = new ImageSize((int)(request.Width * scale) / 16 * 16, (int)(request.Height * scale) / 16 * 16);
         return new PlanReport(false, budget, 64L << 30, TimeSpan.Zero, phases, largest, "denoise needs 64.00 GiB of 20.00 GiB");
     }

@@ -49,8 +49,39 @@ public sealed class FleetTests
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
         var problem = await refused.ReadJson();
         Assert.EndsWith("no-plan-fits", (string)problem["type"]!);
-        Assert.Contains("fits no worker online", (string)problem["detail"]!);
+        string detail = (string)problem["detail"]!;
+        Assert.Contains("fits no worker online", detail);
+        // Each worker's own plan, made on the API node from the capacity that worker published.
+        Assert.Contains("large/0", detail);
+        Assert.Contains("small/0", detail);
         Assert.Equal(0, (int)(await db.ScalarAsync<long>("SELECT count(*) FROM zimage_jobs WHERE request LIKE '%too big%'")));
+        TempFolder.Delete(images);
+    }
+
+    [SkippableFact]
+    public async Task A_worker_passes_over_a_job_it_does_not_fit_while_the_worker_that_fits_it_is_busy()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        string images = TempFolder.Create();
+        await using var small = await InProcessNode.StartAsync(db, "small", workers: 1, images, maxSide: 1024);
+        await using var large = await InProcessNode.StartAsync(db, "large", workers: 1, images, maxSide: 2048);
+        await WaitForFleetAsync(small.Http, workers: 2);
+        large.Generator.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        string first = (string)(await small.Http.SubmitAsync(new { prompt = "first large", width = 2048, height = 2048, steps = 4 }))["id"]!;
+        await small.Http.WaitForStateAsync(first, "running");
+        string second = (string)(await small.Http.SubmitAsync(new { prompt = "second large", width = 2048, height = 2048, steps = 4 }))["id"]!;
+        // Newer than the waiting 2048² job, and the only one the idle small card fits: it runs first.
+        string medium = (string)(await small.Http.SubmitAsync(new { prompt = "medium", width = 1024, height = 1024, steps = 2 }))["id"]!;
+        Assert.Equal("succeeded", (string)(await small.Http.WaitForEndAsync(medium, TimeSpan.FromSeconds(30)))["state"]!);
+        Assert.Equal(1, small.Generator.Completed("medium"));
+        Assert.Equal("queued", (string)(await small.Http.GetFromJsonAsync<JsonNode>($"/api/jobs/{second}"))!["state"]!);
+
+        large.Generator.Hold.TrySetResult();
+        Assert.Equal("succeeded", (string)(await small.Http.WaitForEndAsync(first, TimeSpan.FromSeconds(30)))["state"]!);
+        Assert.Equal("succeeded", (string)(await small.Http.WaitForEndAsync(second, TimeSpan.FromSeconds(30)))["state"]!);
+        Assert.Equal(1, large.Generator.Completed("second large"));
+        Assert.Equal(0, small.Generator.Completed("second large"));
         TempFolder.Delete(images);
     }
 

@@ -22,15 +22,15 @@ public sealed class PostgresStoreTests
         await using var store = PostgresJobStore.Open(db.ConnectionString);
         var job = await store.InsertAsync(Job("fenced"));
 
-        var first = await store.ClaimAsync("node-a/0", long.MaxValue, leaseSeconds: 2, DateTimeOffset.UtcNow);
+        var first = await store.ClaimAsync("node-a/0", _ => true, leaseSeconds: 2, DateTimeOffset.UtcNow);
         Assert.NotNull(first);
         Assert.Equal(1, first.Attempt);
         // While the lease holds, nobody else gets the job.
-        Assert.Null(await store.ClaimAsync("node-b/0", long.MaxValue, leaseSeconds: 2, DateTimeOffset.UtcNow));
+        Assert.Null(await store.ClaimAsync("node-b/0", _ => true, leaseSeconds: 2, DateTimeOffset.UtcNow));
         Assert.False(await store.RenewAsync(job.Id, 1, leaseSeconds: 1)); // renewed for 1 s; no cancel asked
 
         await Task.Delay(TimeSpan.FromSeconds(1.5));
-        var second = await store.ClaimAsync("node-b/0", long.MaxValue, leaseSeconds: 30, DateTimeOffset.UtcNow);
+        var second = await store.ClaimAsync("node-b/0", _ => true, leaseSeconds: 30, DateTimeOffset.UtcNow);
         Assert.NotNull(second);
         Assert.Equal(job.Id, second.Id);
         Assert.Equal(2, second.Attempt);
@@ -61,7 +61,7 @@ public sealed class PostgresStoreTests
         var workers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
             var store = w % 2 == 0 ? nodeA : nodeB;
-            while (await store.ClaimAsync($"w{w}", long.MaxValue, 30, DateTimeOffset.UtcNow) is { } job)
+            while (await store.ClaimAsync($"w{w}", _ => true, 30, DateTimeOffset.UtcNow) is { } job)
             {
                 claimed.Add(job.Id);
                 Assert.True(await store.TryCompleteAsync(job.Id, job.Attempt, DateTimeOffset.UtcNow, "plan", 0.1, []));
@@ -82,11 +82,14 @@ public sealed class PostgresStoreTests
         var big = await store.InsertAsync(Job("2048 square", 2048, 2048));
         var small = await store.InsertAsync(Job("1024 square", 1024, 1024));
 
-        // An 8 GiB card that fits 1024² passes over the older 2048² job; a 24 GiB card takes it.
-        var eight = await store.ClaimAsync("small/0", 1024L * 1024, 30, DateTimeOffset.UtcNow);
+        // A worker whose plan fits 1024² passes over the older 2048² job; one that fits 2048² takes it. The store
+        // asks the worker about each candidate, oldest first.
+        var asked = new List<int>();
+        var eight = await store.ClaimAsync("small/0", j => { asked.Add(j.Request.Width); return j.Request.Width <= 1024; }, 30, DateTimeOffset.UtcNow);
         Assert.Equal(small.Id, eight?.Id);
-        Assert.Null(await store.ClaimAsync("small/0", 1024L * 1024, 30, DateTimeOffset.UtcNow));
-        var large = await store.ClaimAsync("large/0", 2048L * 2048, 30, DateTimeOffset.UtcNow);
+        Assert.Equal([2048, 1024], asked);
+        Assert.Null(await store.ClaimAsync("small/0", j => j.Request.Width <= 1024, 30, DateTimeOffset.UtcNow));
+        var large = await store.ClaimAsync("large/0", j => j.Request.Width <= 2048, 30, DateTimeOffset.UtcNow);
         Assert.Equal(big.Id, large?.Id);
     }
 
@@ -113,11 +116,11 @@ public sealed class PostgresStoreTests
         await using var db = await TestDatabase.CreateAsync();
         await using var store = PostgresJobStore.Open(db.ConnectionString);
         var job = await store.InsertAsync(Job("cancel a dead worker's job"));
-        Assert.NotNull(await store.ClaimAsync("dead/0", long.MaxValue, leaseSeconds: 1, DateTimeOffset.UtcNow));
+        Assert.NotNull(await store.ClaimAsync("dead/0", _ => true, leaseSeconds: 1, DateTimeOffset.UtcNow));
         Assert.NotNull(await store.RequestCancelAsync(job.Id));
 
         await Task.Delay(TimeSpan.FromSeconds(1.3));
-        Assert.Null(await store.ClaimAsync("alive/0", long.MaxValue, 30, DateTimeOffset.UtcNow));
+        Assert.Null(await store.ClaimAsync("alive/0", _ => true, 30, DateTimeOffset.UtcNow));
         Assert.Equal([job.Id], await store.ReapCancelledAsync());
         Assert.Equal(JobState.Cancelled, (await store.GetAsync(job.Id))!.State);
     }
