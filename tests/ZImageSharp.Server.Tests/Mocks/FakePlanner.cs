@@ -10,9 +10,13 @@ public sealed class FakePlanner : IGenerationPlanner
 
     public int Calls;
 
+    /// <summary>The request planned last (what admission or /api/plan asked about).</summary>
+    public GenerationRequest? LastRequest { get; private set; }
+
     public PlanReport Plan(GenerationRequest request)
     {
         Interlocked.Increment(ref Calls);
+        LastRequest = request;
         long budget = 20L << 30;
         long peak = (long)request.Width * request.Height * 6000L * request.Count;
         var phases = new[]
