@@ -66,7 +66,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
         // Shapes now: a placer empties the parameters.
         _loras = new LoraLibrary(options.LoraFolder, LoraTargets.Of(models.Transformer));
         _loraPatcher = new LoraPatcher(models.Transformer);
-        Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default);
+        Model = new ModelInfo(models.Name, models.Origin != ModelOrigin.Checkpoint, models.Description, RequestLimits.Default with { Preset = models.Preset });
         if (options.PlanOnly)
         {
             // Nothing to place: the modules are shapes on the meta device (or the tiny demo) and nothing runs here.
@@ -77,7 +77,7 @@ public sealed class ZImageEngine : IImageGenerator, IGenerationPlanner, ISystemI
             // says; later requests re-plan and move only what changes. A checkpoint's modules are still on the meta
             // device: the placer reads each tensor from its file to where this plan puts it, and nothing else is
             // allocated. A model only in memory is taken into host masters (pinned on CUDA) first.
-            var initial = BuildPlan(firstRequest ?? new GenerationRequest { Prompt = "" });
+            var initial = BuildPlan(firstRequest ?? models.Preset.NewRequest());
             if (!initial.Fits && models.Files is not null && !initial.HostFits)
                 throw new NoPlanFitsException(initial.Summary, "host", null);
             _placer = new ComponentPlacer(models.Transformer, models.TextEncoder, models.Vae, initial,

@@ -68,7 +68,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [InlineData(0f, false, 0f)]
     public void A1111_cfg_scale_maps_to_guidance_with_the_offset_unless_the_model_is_distilled(float cfg, bool distilled, float guidance)
     {
-        var limits = RequestLimits.Default with { GuidanceDistilled = distilled };
+        var limits = RequestLimits.Default with { Preset = distilled ? GenerationPreset.Turbo : GenerationPreset.Base };
         var (request, warnings) = Automatic1111Api.ParseWithWarnings(
             JsonDocument.Parse($$"""{"prompt":"x","cfg_scale":{{cfg.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}""").RootElement, limits);
         Assert.Equal(guidance, request.GuidanceScale);

@@ -24,6 +24,7 @@ internal static class EngineFactory
         RandomRealWeights = randomRealWeights || s.RandomWeights,
         SpeedProfilePath = s.SpeedProfile,
         LoraFolder = s.LoraDir,
+        Preset = s.Preset,
     };
 
     /// <summary>An engine on the given device (zimage serve --devices makes one per entry).</summary>

@@ -17,7 +17,7 @@ internal class EngineSettings : CommandSettings
     public string? LibTorch { get; init; }
 
     [CommandOption("--model <PATH>")]
-    [Description("A diffusers Z-Image-Turbo folder. Default: none, which runs the built-in tiny random demo model. Env: ZIMAGE_MODEL.")]
+    [Description("A diffusers Z-Image-Turbo or Z-Image folder. Default: none, which runs the built-in tiny random demo model. Env: ZIMAGE_MODEL.")]
     public string? Model { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_MODEL");
 
     [CommandOption("--diffusion-model <FILE>")]
@@ -52,6 +52,10 @@ internal class EngineSettings : CommandSettings
     [Description("Plan as if this process could use this much host RAM, e.g. 16GiB. Default: what the host gives (MemAvailable, or the cgroup's memory.max). Env: ZIMAGE_RAM_BUDGET.")]
     public string? RamBudget { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_RAM_BUDGET");
 
+    [CommandOption("--preset <NAME|FILE>")]
+    [Description("Request defaults: turbo (8 steps, no guidance), base (Z-Image: 50 steps, guidance 4) or a preset JSON file. Default: the model folder's zimage-preset.json, else what the folder says it is (its Hugging Face cache path), else turbo (docs/presets.md). Env: ZIMAGE_PRESET.")]
+    public string? Preset { get; init; } = Environment.GetEnvironmentVariable(ZImageSharp.Engine.Weights.ModelPresets.EnvironmentVariable);
+
     [CommandOption("--lora-dir <DIR>")]
     [Description("Folder of LoRA .safetensors files that --lora names and the server's LoRA picker and <lora:name:0.8> prompts look in. Env: ZIMAGE_LORA_DIR.")]
     public string? LoraDir { get; init; } = Environment.GetEnvironmentVariable("ZIMAGE_LORA_DIR");
@@ -65,6 +69,9 @@ internal class EngineSettings : CommandSettings
     public string? SpeedProfile { get; init; } = Environment.GetEnvironmentVariable(Planning.SpeedProfiles.EnvironmentVariable);
 
     public bool HasCheckpoint => Model is not null || DiffusionModel is not null;
+
+    /// <summary>The request defaults the engine will take (read before any weights: a bad preset fails at once).</summary>
+    public Contracts.GenerationPreset ResolvePreset() => ZImageSharp.Engine.Weights.ModelPresets.Resolve(Preset, Model);
 
     public ByteSize? ParsedVramBudget => VramBudget is null ? null : ByteSize.Parse(VramBudget);
 

@@ -18,9 +18,9 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         public string? Prompt { get; init; }
 
         [CommandOption("-n|--negative-prompt <TEXT>")]
-        [Description("What to avoid; used only with --guidance above 0. Default: empty.")]
+        [Description("What to avoid; used only with guidance above 0. Default: the preset's (empty for turbo and base).")]
         [RequestField("negative_prompt")]
-        public string NegativePrompt { get; init; } = "";
+        public string? NegativePrompt { get; init; }
 
         [CommandOption("-W|--width <PIXELS>")]
         [Description("Width, a multiple of 16 (default 1024, or the --init-image's width).")]
@@ -33,9 +33,9 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         public int? Height { get; init; }
 
         [CommandOption("-s|--steps <N>")]
-        [Description("Denoising steps (default 8, what Turbo is distilled for).")]
+        [Description("Denoising steps. Default: the preset's (turbo 8, what Turbo is distilled for; base 50).")]
         [RequestField("steps")]
-        public int Steps { get; init; } = 8;
+        public int? Steps { get; init; }
 
         [CommandOption("--seed <N>")]
         [Description("Seed of the first image, 0 to 9223372036854775807; image i uses seed + i, so with --count N the seed must leave room for N − 1 more. Default: random.")]
@@ -48,22 +48,32 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         public int Count { get; init; } = 1;
 
         [CommandOption("-g|--guidance <SCALE>")]
-        [Description("Classifier-free guidance; 0 (default) is Turbo's setting, above 0 also runs the negative prompt.")]
+        [Description("Classifier-free guidance g (A1111's CFG scale 1 + g); above 0 also runs the negative prompt, twice the transformer work. Default: the preset's (turbo 0: guidance is distilled in; base 4).")]
         [RequestField("guidance_scale")]
-        public float Guidance { get; init; }
+        public float? Guidance { get; init; }
+
+        [CommandOption("--cfg-normalization <C>")]
+        [Description("With guidance: scale a prediction whose norm exceeds C times the positive one's down to it (diffusers' cfg_normalization; 0 off, 1 is its True). Default: the preset's (0).")]
+        [RequestField("cfg_normalization")]
+        public float? CfgNormalization { get; init; }
+
+        [CommandOption("--cfg-truncation <T>")]
+        [Description("With guidance: skip the negative branch on steps whose model time 1 − σ exceeds T (diffusers' cfg_truncation; 1 never). Default: the preset's (1).")]
+        [RequestField("cfg_truncation")]
+        public float? CfgTruncation { get; init; }
 
         [CommandOption("--sampler <NAME>")]
-        [Description("euler (default, Z-Image's own), euler_ancestral, res_multistep (ComfyUI's Turbo template), dpmpp_2m or lcm. euler_ancestral and lcm add noise at every step, drawn from the seed.")]
+        [Description("euler (Z-Image's own, the presets' default), euler_ancestral, res_multistep (ComfyUI's Turbo template), dpmpp_2m or lcm. euler_ancestral and lcm add noise at every step, drawn from the seed.")]
         [RequestField("sampler")]
-        public string Sampler { get; init; } = SamplerNames.Euler;
+        public string? Sampler { get; init; }
 
         [CommandOption("--scheduler <NAME>")]
-        [Description("σ schedule: simple (default, Z-Image's own), beta or karras.")]
+        [Description("σ schedule: simple (Z-Image's own, the presets' default), beta or karras.")]
         [RequestField("scheduler")]
-        public string Scheduler { get; init; } = SchedulerNames.Simple;
+        public string? Scheduler { get; init; }
 
         [CommandOption("--shift <SHIFT>")]
-        [Description("Flow-matching shift, above 0 and at most 100; larger spends more steps at high noise. Default: the checkpoint's scheduler_config.json (3 for Turbo).")]
+        [Description("Flow-matching shift, above 0 and at most 100; larger spends more steps at high noise. Default: the preset's, else the checkpoint's scheduler_config.json (3 for Turbo).")]
         [RequestField("shift")]
         public float? Shift { get; init; }
         [CommandOption("--lora <FILE[:STRENGTH]>")]
@@ -104,25 +114,8 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var init = ReadImage(settings.InitImage, "--init-image");
-        var request = new GenerationRequest
-        {
-            Prompt = settings.Prompt!,
-            NegativePrompt = settings.NegativePrompt,
-            Width = settings.Width ?? init?.Width ?? 1024,
-            Height = settings.Height ?? init?.Height ?? 1024,
-            InitImage = init,
-            Strength = settings.Strength ?? GenerationRequest.DefaultStrength,
-            Mask = ReadImage(settings.Mask, "--mask"),
-            Steps = settings.Steps,
-            Seed = settings.Seed,
-            Count = settings.Count,
-            GuidanceScale = settings.Guidance,
-            Sampler = settings.Sampler,
-            Scheduler = settings.Scheduler,
-            Shift = settings.Shift,
-            Loras = settings.Loras.Select(ParseLora).ToList(),
-        };
+        var preset = settings.ResolvePreset();
+        var request = Request(settings, preset);
         // Reject bad input, and an output that could not be written, before minutes of model loading.
         if (GenerationRequestValidator.Check(request, RequestLimits.Default) is { Count: > 0 } errors)
             throw new UsageException(string.Join(" ", errors.Select(e => $"{(e.Field.StartsWith("loras", StringComparison.Ordinal) ? "--lora" : OptionFor(e.Field))} {e.Message}")));
@@ -136,6 +129,9 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         using var engine = EngineFactory.Create(settings, firstRequest: request);
         if (engine.Model.IsDemo)
             AnsiConsole.MarkupLineInterpolated($"[yellow]demo model:[/] {engine.Model.Description}");
+        AnsiConsole.MarkupLineInterpolated($"[grey]preset {preset} ({preset.Source})[/]");
+        if (request.GuidanceScale <= 0 && settings.NegativePrompt is { Length: > 0 })
+            AnsiConsole.MarkupLine("[yellow]note:[/] --negative-prompt does nothing without guidance (--guidance above 0).");
         AnsiConsole.MarkupLineInterpolated($"[grey]device {engine.Device.Description}; plan: {engine.DescribePlan(engine.BuildPlan(request))}[/]");
 
         GenerationResult? result = null;
@@ -167,6 +163,32 @@ internal sealed class GenerateCommand : Command<GenerateCommand.Settings>
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated($"[grey]{string.Join(", ", result.Phases.Select(p => $"{p.Phase.ToString().ToLowerInvariant()} {p.Elapsed.TotalMilliseconds:0} ms" + (p.PeakBytes > 0 ? $" (peak {new ByteSize(p.PeakBytes)})" : "")))}; total {result.Total.TotalSeconds:0.00} s{(result.OomRecoveries > 0 ? $"; recovered from {result.OomRecoveries} out-of-memory error(s)" : "")}[/]");
         return 0;
+    }
+
+    /// <summary>The command line's request: each option left out takes the preset's value.</summary>
+    internal static GenerationRequest Request(Settings settings, GenerationPreset preset)
+    {
+        var init = ReadImage(settings.InitImage, "--init-image");
+        var defaults = preset.NewRequest(settings.Prompt!);
+        return defaults with
+        {
+            NegativePrompt = settings.NegativePrompt ?? defaults.NegativePrompt,
+            Width = settings.Width ?? init?.Width ?? defaults.Width,
+            Height = settings.Height ?? init?.Height ?? defaults.Height,
+            InitImage = init,
+            Strength = settings.Strength ?? GenerationRequest.DefaultStrength,
+            Mask = ReadImage(settings.Mask, "--mask"),
+            Steps = settings.Steps ?? defaults.Steps,
+            Seed = settings.Seed,
+            Count = settings.Count,
+            GuidanceScale = settings.Guidance ?? defaults.GuidanceScale,
+            CfgNormalization = settings.CfgNormalization ?? defaults.CfgNormalization,
+            CfgTruncation = settings.CfgTruncation ?? defaults.CfgTruncation,
+            Sampler = settings.Sampler ?? defaults.Sampler,
+            Scheduler = settings.Scheduler ?? defaults.Scheduler,
+            Shift = settings.Shift ?? defaults.Shift,
+            Loras = settings.Loras.Select(ParseLora).ToList(),
+        };
     }
 
     /// <summary>The PNG an option names, or null without the option; a missing or unreadable file is a usage error.</summary>

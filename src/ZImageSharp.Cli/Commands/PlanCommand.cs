@@ -20,13 +20,14 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
         [CommandOption("-W|--width <PIXELS>")] [Description("Width (default 1024).")] public int Width { get; init; } = 1024;
         [CommandOption("-H|--height <PIXELS>")] [Description("Height (default 1024).")] public int Height { get; init; } = 1024;
         [CommandOption("-c|--count <N>")] [Description("Images per request (default 1).")] public int Count { get; init; } = 1;
-        [CommandOption("-g|--guidance <SCALE>")] [Description("Guidance; above 0 doubles the denoise batch (default 0).")] public float Guidance { get; init; }
+        [CommandOption("-g|--guidance <SCALE>")] [Description("Guidance; above 0 doubles the denoise batch (default: the preset's, turbo 0, base 4).")] public float? Guidance { get; init; }
         [CommandOption("--caption-tokens <N>")] [Description("Caption length the plan assumes (default 512, the maximum).")] public int CaptionTokens { get; init; } = 512;
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var request = new GenerationRequest { Prompt = "", Width = settings.Width, Height = settings.Height, Count = settings.Count, GuidanceScale = settings.Guidance };
+        var preset = settings.ResolvePreset();
+        var request = preset.NewRequest() with { Width = settings.Width, Height = settings.Height, Count = settings.Count, GuidanceScale = settings.Guidance ?? preset.GuidanceScale };
         GenerationRequestValidator.Validate(request, RequestLimits.Default);
         if (settings.CaptionTokens is < 1 or > PlannerRequest.MaxCaptionTokens)
             throw new ArgumentException($"--caption-tokens must be between 1 and {PlannerRequest.MaxCaptionTokens} (got {settings.CaptionTokens}).");
@@ -74,7 +75,7 @@ internal sealed class PlanCommand : Command<PlanCommand.Settings>
             WeightsInFiles = !settings.RandomWeights,
             ComputeInFloat32 = float32,
         });
-        AnsiConsole.MarkupLineInterpolated($"[grey]planning {settings.Width}x{settings.Height}, count {settings.Count}, guidance {settings.Guidance}, {settings.CaptionTokens}-token caption on {where}; host: {hostWhere}; weights from {weights}[/]");
+        AnsiConsole.MarkupLineInterpolated($"[grey]planning {settings.Width}x{settings.Height}, count {settings.Count}, guidance {request.GuidanceScale} (preset {preset.Name}), {request.Steps} steps, {settings.CaptionTokens}-token caption on {where}; host: {hostWhere}; weights from {weights}[/]");
         AnsiConsole.WriteLine(PlanTable.Format(plan));
         return plan.Fits ? 0 : 4;
     }

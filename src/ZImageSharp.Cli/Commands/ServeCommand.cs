@@ -126,6 +126,7 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
             var engine = engines[0];
             if (engine.Model.IsDemo)
                 AnsiConsole.MarkupLineInterpolated($"[yellow]demo model:[/] {engine.Model.Description}");
+            AnsiConsole.MarkupLineInterpolated($"[grey]preset {engine.Model.Preset} ({engine.Model.Preset.Source})[/]");
             string where = devices is { Count: 0 } ? "API-only node (no workers)"
                 : string.Join(", ", engines.Select((e, i) => $"worker {i}: {e.Device.Description}"));
             AnsiConsole.MarkupLineInterpolated($"[grey]{where}; listening on {settings.Urls}[/]");

@@ -58,6 +58,10 @@ public sealed record EditImage
         return new EditImage(info.Width, info.Height, rgb);
     }
 
+    /// <summary>A1111's "Init image hash": the MD5 of the pixels (<c>hashlib.md5(img.tobytes())</c>, which for an RGB
+    /// image is these bytes), lower-case hex. Of the pixels, not the file, so one picture saved twice hashes once.</summary>
+    public string Md5() => Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(Rgb));
+
     /// <summary>PIL's <c>convert("L")</c> of each pixel (ITU-R 601-2 luma in 16-bit fixed point, as PIL computes it),
     /// then diffusers' mask binarisation: 1 where L/255 ≥ 0.5 (repaint), 0 where it is below (keep).</summary>
     public bool[] MaskBits()

@@ -38,7 +38,10 @@ public sealed record ImageParameters
     /// What one image of <paramref name="request"/> records: the engine writes it into the PNG, and the server uses it
     /// for A1111's <c>infotexts</c> and for images that arrive without it. The sampler is named as A1111 names it
     /// ("euler" → "Euler", "euler_ancestral" → "Euler a"), a schedule other than simple as its "Schedule type", and
-    /// the guidance g as the classic CFG scale 1 + g; a shift the request set is an extra field, and so is the weight
+    /// the guidance g as the classic CFG scale 1 + g; a shift the request set is an extra field, and so are, with
+    /// guidance on, a cfg_normalization or cfg_truncation that is not off ("CFG normalization: 1", "CFG truncation:
+    /// 0.9"); an edit's "Denoising strength", "Init image hash" and (inpainting) "Mask hash", A1111's names where it has
+    /// them (<see cref="Contracts.EditImage.Md5"/>; A1111 has no mask hash, the name follows its init image's); and the weight
     /// precision the image was made with ("Weights: bf16", "Weights: fp8 e4m3 (transformer; bf16 compute)") when known:
     /// an fp8 plan's image differs slightly from a bf16 plan's, and the parameters must say which one this is.
     /// </summary>
@@ -57,11 +60,31 @@ public sealed record ImageParameters
         Width = width,
         Height = height,
         Model = model,
-        Extra = [
-            .. request.Shift is { } shift ? [new KeyValuePair<string, string>("Shift", shift.ToString(CultureInfo.InvariantCulture))] : Array.Empty<KeyValuePair<string, string>>(),
-            .. weights is { Length: > 0 } ? [new KeyValuePair<string, string>("Weights", weights)] : Array.Empty<KeyValuePair<string, string>>(),
-        ],
+        Extra = ExtraFields(request, weights),
     };
+
+    private static List<KeyValuePair<string, string>> ExtraFields(Contracts.GenerationRequest request, string? weights)
+    {
+        var extra = new List<KeyValuePair<string, string>>();
+        void Add(string key, string value) => extra.Add(new(key, value));
+        static string Number(float value) => value.ToString(CultureInfo.InvariantCulture);
+        if (request.Shift is { } shift) Add("Shift", Number(shift));
+        if (request.GuidanceScale > 0 && request.CfgNormalization > 0) Add("CFG normalization", Number(request.CfgNormalization));
+        if (request.GuidanceScale > 0 && request.CfgTruncation < 1) Add("CFG truncation", Number(request.CfgTruncation));
+        if (request.InitImage is { } init)
+        {
+            Add("Denoising strength", Number(request.Strength));
+            Add("Init image hash", init.Md5());
+            if (request.Mask is { } mask) Add("Mask hash", mask.Md5());
+        }
+        if (weights is { Length: > 0 }) Add("Weights", weights);
+        return extra;
+    }
+
+    /// <summary>These parameters naming the request defaults they were made with ("Preset: base"); unchanged for
+    /// Turbo's, which every image made before presets existed had.</summary>
+    public ImageParameters WithPreset(Contracts.GenerationPreset preset) =>
+        preset.IsTurbo ? this : this with { Extra = [.. Extra, new("Preset", preset.Name)] };
 
     /// <summary>
     /// These parameters with the request's LoRAs recorded as A1111 records them: a <c>&lt;lora:name:strength&gt;</c> tag in

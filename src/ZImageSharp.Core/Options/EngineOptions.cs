@@ -31,6 +31,9 @@ public sealed record EngineOptions
     /// <summary>A speed profile file (<c>zimage bench --calibrate</c> writes one per card) to predict times with; when
     /// null, this card's file in the profile folder if there is one, else the reference profile scaled to this card.</summary>
     public string? SpeedProfilePath { get; init; }
+    /// <summary>The request defaults: turbo, base or a preset JSON file; null to take the model folder's
+    /// zimage-preset.json, else what the folder says it is, else turbo (docs/presets.md).</summary>
+    public string? Preset { get; init; }
     /// <summary>Where LoRA names (requests, A1111's &lt;lora:name:0.8&gt;) are looked up; none when null (docs/lora.md).</summary>
     public string? LoraFolder { get; init; }
 

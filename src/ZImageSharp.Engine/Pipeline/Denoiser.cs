@@ -38,8 +38,8 @@ public sealed class Denoiser(ZImageTransformer transformer)
         using var noGrad = no_grad();
         var device = transformer.Device;
         var dtype = transformer.DType;
-        var scheduler = new FlowMatchEulerScheduler(options.Shift);
-        var sigmas = SigmaSchedules.Sigmas(options.Scheduler, options.Steps, options.Shift)[options.FirstStep..];
+        var sigmas = StepSigmas(options);
+        var stepGuidance = StepGuidance(options, sigmas);
         using var sampler = FlowSampler.Create(options.Sampler, sigmas);
         if (sampler.DrawsNoise && stepNoise is null)
             throw new ArgumentException($"Sampler '{options.Sampler}' re-noises at every step; pass the request's step noise.", nameof(stepNoise));
@@ -54,9 +54,8 @@ public sealed class Denoiser(ZImageTransformer transformer)
             for (int i = 0; i < sampler.Steps; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                float timestep = sigmas[i] * scheduler.NumTrainTimesteps;
-                float modelTime = scheduler.ModelTime(timestep);
-                float guidance = GuidanceAt(options, modelTime);
+                float modelTime = ModelTime(options, sigmas[i]);
+                float guidance = stepGuidance[i];
 
                 Tensor next;
                 using (var stepScope = NewDisposeScope())
@@ -85,6 +84,24 @@ public sealed class Denoiser(ZImageTransformer transformer)
         }
     }
 
+    /// <summary>The σ of every step the loop runs, and the final one: the whole schedule of <see cref="DenoiseOptions.Steps"/>
+    /// from <see cref="DenoiseOptions.FirstStep"/> on.</summary>
+    internal static float[] StepSigmas(DenoiseOptions options) =>
+        SigmaSchedules.Sigmas(options.Scheduler, options.Steps, options.Shift)[options.FirstStep..];
+
+    /// <summary>The transformer's time input at σ: (1000 − 1000σ) / 1000 in float32, as diffusers computes it from the
+    /// timestep (and as its cfg_truncation compares it).</summary>
+    private static float ModelTime(DenoiseOptions options, float sigma)
+    {
+        var scheduler = new FlowMatchEulerScheduler(options.Shift);
+        return scheduler.ModelTime(sigma * scheduler.NumTrainTimesteps);
+    }
+
+    /// <summary>The guidance each step runs with (one per step, <paramref name="sigmas"/> less its final σ): 0 where
+    /// cfg_truncation cuts CFG off (diffusers: t_norm = (1000 − t) / 1000 &gt; cfg_truncation, for cfg_truncation ≤ 1).</summary>
+    internal static float[] StepGuidance(DenoiseOptions options, float[] sigmas) =>
+        sigmas[..^1].Select(sigma => GuidanceAt(options, ModelTime(options, sigma))).ToArray();
+
     /// <summary>The guidance of one step: 0 when CFG is off, or truncated because 1 − σ is past cfg_truncation.</summary>
     internal static float GuidanceAt(DenoiseOptions options, float modelTime)
     {
@@ -112,22 +129,23 @@ public sealed class Denoiser(ZImageTransformer transformer)
         var outputs = Evaluate(doubled, [.. positive, .. negative], modelTime, dtype, device);
         var predictions = new Tensor[batch];
         for (int j = 0; j < batch; j++)
-        {
-            var pos = outputs[j].to(ScalarType.Float32);
-            var neg = outputs[batch + j].to(ScalarType.Float32);
-            var prediction = pos.add(pos.sub(neg).mul_(scale), Scalars.One);
-            if (normalization > 0f)
-            {
-                // Tensor.norm, not linalg.vector_norm: the latter passes a Scalar of its own for the order (Scalars).
-                var positiveNorm = pos.norm();
-                var predictionNorm = prediction.norm();
-                var maxNorm = positiveNorm.mul(limit);
-                if (predictionNorm.item<float>() > maxNorm.item<float>())
-                    prediction = prediction * (maxNorm / predictionNorm);
-            }
-            predictions[j] = prediction;
-        }
+            predictions[j] = CombineGuidance(outputs[j].to(ScalarType.Float32), outputs[batch + j].to(ScalarType.Float32), scale, limit, normalization);
         return stack(predictions, 0).squeeze(2);
+    }
+
+    /// <summary>diffusers' CFG of one sample in float32: pred = pos + g·(pos − neg); with cfg_normalization c &gt; 0, a
+    /// pred whose L2 norm exceeds c·‖pos‖ is scaled down to it (the norms over the whole sample).</summary>
+    /// <param name="guidance">g, owned by the caller (one Scalar per step, not per sample).</param>
+    /// <param name="limit">c as a Scalar; <paramref name="normalization"/> is its value (0 = off).</param>
+    internal static Tensor CombineGuidance(Tensor pos, Tensor neg, Scalar guidance, Scalar limit, float normalization)
+    {
+        var prediction = pos.add(pos.sub(neg).mul_(guidance), Scalars.One);
+        if (normalization <= 0f) return prediction;
+        // Tensor.norm, not linalg.vector_norm: the latter passes a Scalar of its own for the order (Scalars).
+        var positiveNorm = pos.norm();
+        var predictionNorm = prediction.norm();
+        var maxNorm = positiveNorm.mul(limit);
+        return predictionNorm.item<float>() > maxNorm.item<float>() ? prediction * (maxNorm / predictionNorm) : prediction;
     }
 
     /// <summary>One transformer call: latents [N, C, h, w] → per sample [C, 1, h, w] in the model dtype.</summary>

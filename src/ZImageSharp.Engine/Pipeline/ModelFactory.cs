@@ -1,6 +1,7 @@
 using System.Text.Json;
 using TorchSharp;
 using TorchSharp.Modules;
+using ZImageSharp.Contracts;
 using ZImageSharp.Engine.Execution;
 using static TorchSharp.torch;
 using ZImageSharp.Engine.Models.Common;
@@ -31,13 +32,15 @@ public static class ModelFactory
     public static ZImageModels Load(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType,
         bool byPlan = false)
     {
-        if (options.HasWeights) return FromCheckpoint(options, device, dtype, vaeDType, byPlan || options.PlanOnly);
-        // The demo is small enough to build whole; the released architecture only plans on the meta device.
-        if (options.RandomRealWeights) return RandomReleased(options.PlanOnly ? new torch.Device(DeviceType.META) : device, dtype, vaeDType);
-        return Demo(device, dtype, vaeDType);
+        // Before any weights: a bad preset file fails in milliseconds, not after minutes of loading.
+        var preset = ModelPresets.Resolve(options.Preset, options.ModelPath);
+        if (options.HasWeights) return FromCheckpoint(options, device, dtype, vaeDType, byPlan || options.PlanOnly, preset);
+        // The demo is small enough to build whole; the released architecture only plans, on the meta device.
+        if (options.RandomRealWeights) return RandomReleased(options.PlanOnly ? new torch.Device(DeviceType.META) : device, dtype, vaeDType, preset);
+        return Demo(device, dtype, vaeDType, preset);
     }
 
-    public static ZImageModels Demo(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    public static ZImageModels Demo(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType, GenerationPreset? preset = null)
     {
         var file = Path.Combine(AssetsFolder, "demo-model.json");
         using var doc = JsonDocument.Parse(File.ReadAllText(file));
@@ -53,6 +56,7 @@ public static class ModelFactory
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Parse(root.GetProperty("transformer").GetRawText(), file + "#transformer"), device, dtype),
             Vae = AutoencoderKL.Create(AutoencoderKLConfig.FromJson(root.GetProperty("vae").GetRawText(), file + "#vae"), AutoencoderParts.EncoderAndDecoder, new BuildTarget(device, vaeDType)),
             Shift = root.GetProperty("scheduler").GetProperty("shift").GetDouble(),
+            Preset = preset ?? GenerationPreset.Turbo,
         };
         using var generator = new torch.Generator((ulong)root.GetProperty("seed").GetInt64());
         foreach (var module in new torch.nn.Module[] { models.TextEncoder, models.Transformer, models.Vae }) Redraw(module, generator);
@@ -120,7 +124,7 @@ public static class ModelFactory
         }
     }
 
-    public static ZImageModels RandomReleased(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType)
+    public static ZImageModels RandomReleased(torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType, GenerationPreset? preset = null)
     {
         torch.manual_seed(0);
         var placement = new BuildTarget(device, dtype);
@@ -134,15 +138,18 @@ public static class ModelFactory
             Transformer = new ZImageTransformer(ZImageTransformerConfig.Released, device, dtype),
             Vae = AutoencoderKL.Create(AutoencoderKLConfig.Released, AutoencoderParts.EncoderAndDecoder, new BuildTarget(device, vaeDType)),
             Shift = 3.0,
+            Preset = preset ?? GenerationPreset.Turbo,
         };
     }
 
     /// <param name="byPlan">Build every module on the meta device and check the files' headers against it without
     /// reading a tensor: nothing is allocated on any device until the placer loads what the plan puts there. The VAE is
     /// built whole (its encoder is 34 M parameters) so that an image-to-image request can encode its init image.</param>
+    /// <param name="preset">The request defaults; resolved from the options (<see cref="ModelPresets.Resolve"/>) when null.</param>
     public static ZImageModels FromCheckpoint(EngineOptions options, torch.Device device, torch.ScalarType dtype, torch.ScalarType vaeDType,
-        bool byPlan = false)
+        bool byPlan = false, GenerationPreset? preset = null)
     {
+        preset ??= ModelPresets.Resolve(options.Preset, options.ModelPath);
         CheckpointPreflight.Check(options); // headers and configs only: a wrong file fails here, not after building the models
         var layout = CheckpointLayout.Resolve(new CheckpointPaths
         {
@@ -208,7 +215,7 @@ public static class ModelFactory
         }
         return new ZImageModels
         {
-            Name = options.ModelPath is { } folder ? $"Z-Image-Turbo ({Path.GetFileName(Path.TrimEndingDirectorySeparator(folder))})" : $"Z-Image-Turbo ({Path.GetFileName(options.DiffusionModelPath)})",
+            Name = options.ModelPath is { } folder ? $"{preset.ModelFamily} ({Path.GetFileName(Path.TrimEndingDirectorySeparator(folder))})" : $"{preset.ModelFamily} ({Path.GetFileName(options.DiffusionModelPath)})",
             Origin = ModelOrigin.Checkpoint,
             Description = $"Weights from {options.ModelPath ?? options.DiffusionModelPath}.",
             Tokenizer = tokenizer,
@@ -217,6 +224,7 @@ public static class ModelFactory
             Vae = vae,
             Shift = ReadShift(layout.SchedulerConfigPath),
             Files = files,
+            Preset = preset,
         };
     }
 

@@ -30,6 +30,9 @@ public sealed class ZImageModels : IDisposable
     /// <summary>The scheduler's flow-matching shift (scheduler_config.json; 3.0 for Turbo).</summary>
     public required double Shift { get; init; }
 
+    /// <summary>The request defaults of these weights (<see cref="Weights.ModelPresets"/>).</summary>
+    public Contracts.GenerationPreset Preset { get; init; } = Contracts.GenerationPreset.Turbo;
+
     /// <summary>For a checkpoint loaded by the plan: its open weight files. The modules are then on the meta device,
     /// empty, until a <see cref="ComponentPlacer"/> places them; null when the modules hold their weights.</summary>
     public ModelWeightFiles? Files { get; init; }

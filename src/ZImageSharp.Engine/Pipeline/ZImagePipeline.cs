@@ -153,6 +153,7 @@ public sealed class ZImagePipeline(ZImageModels models)
         {
             // Read when the image is made: an out-of-memory recovery may have moved the plan to fp8 on the way.
             var parameters = ImageParameters.For(request, seed + i, image.Width, image.Height, Models.Name, weightsPrecision?.Invoke())
+                .WithPreset(Models.Preset)
                 .WithLoras(request.Loras, loras?.Hashes);
             var png = PngEncoder.Encode(image.Pixels, image.Width, image.Height, PngColorType.Rgb, parameters.ToPngText());
             return new GeneratedImage(png, seed + i, image.Width, image.Height);
@@ -166,7 +167,7 @@ public sealed class ZImagePipeline(ZImageModels models)
 
     private const string DenoiseHint =
         "The latents were finite going in, so the transformer (or the text encoder's features) made them so: the weights " +
-        "may be damaged or not Z-Image-Turbo's, or bf16 overflowed; try --dtype fp32, or check the weight files.";
+        "may be damaged or not Z-Image's, or bf16 overflowed; try --dtype fp32, or check the weight files.";
 
     private const string DecodeHint =
         "The latents from the denoise phase were finite, so the VAE made them so: its weights may be damaged or not the " +

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using ZImageSharp.Contracts;
+using ZImageSharp.Imaging;
 using ZImageSharp.Server.Hosting;
 using ZImageSharp.Server.Http;
 using ZImageSharp.Server.Jobs;
@@ -66,8 +67,15 @@ internal static class Automatic1111Api
         if (final.State != JobState.Succeeded) throw new JobEndedException(final);
 
         var images = new List<string>();
+        var infotexts = new List<string>();
         foreach (var image in final.Images)
-            images.Add(Convert.ToBase64String(await File.ReadAllBytesAsync(jobs.ImagePath(image), aborted)));
+        {
+            byte[] png = await File.ReadAllBytesAsync(jobs.ImagePath(image), aborted);
+            images.Add(Convert.ToBase64String(png));
+            // The PNG's own text: what the engine wrote (LoRA hashes, preset, edit hashes included), as A1111 reads it back.
+            infotexts.Add(PngReader.Read(png).GetText(ImageParameters.InfotextKeyword)
+                ?? ImageFiles.Parameters(final.Request, new GeneratedImage([], image.Seed, image.Width, image.Height), jobs.Model.Name, final.Weights));
+        }
         var r = final.Request;
         var seeds = final.Images.Select(i => i.Seed).ToArray();
         var info = new Dictionary<string, object?>
@@ -86,7 +94,7 @@ internal static class Automatic1111Api
             ["sd_model_name"] = jobs.Model.Name,
             ["job_id"] = final.Id,
             ["warnings"] = warnings,
-            ["infotexts"] = final.Images.Select(i => ImageFiles.Parameters(r, new GeneratedImage([], i.Seed, i.Width, i.Height), jobs.Model.Name, final.Weights)).ToArray(),
+            ["infotexts"] = infotexts,
         };
         var parameters = new Dictionary<string, object?>
         {
@@ -117,7 +125,7 @@ internal static class Automatic1111Api
         var fields = new JsonFields(body, field => field == "scheduler"
             ? $"one of: {string.Join(", ", A1111Samplers.SchedulerLabels)} (or: {string.Join(", ", limits.Schedulers)})"
             : rules(field));
-        var defaults = new GenerationRequest { Prompt = "" };
+        var defaults = limits.Preset.NewRequest();
         var warnings = new List<string>();
 
         // A1111 draws a random seed for -1; any other negative seed is a mistake.
@@ -151,7 +159,7 @@ internal static class Automatic1111Api
         var request = new GenerationRequest
         {
             Prompt = fields.String("prompt") ?? "",
-            NegativePrompt = fields.String("negative_prompt") ?? "",
+            NegativePrompt = fields.String("negative_prompt") ?? defaults.NegativePrompt,
             Width = fields.Int("width") ?? init?.Width ?? defaults.Width,
             Height = fields.Int("height") ?? init?.Height ?? defaults.Height,
             InitImage = init,
@@ -161,6 +169,9 @@ internal static class Automatic1111Api
             Seed = seed,
             Count = (int)Math.Min(count, int.MaxValue),
             GuidanceScale = guidance,
+            CfgNormalization = defaults.CfgNormalization,
+            CfgTruncation = defaults.CfgTruncation,
+            Shift = defaults.Shift,
             Sampler = sampler,
             Scheduler = scheduler,
         };
@@ -183,11 +194,12 @@ internal static class Automatic1111Api
     /// 1 + g), so c ≤ 1 is guidance off. A guidance-distilled model (Turbo) ignores it, with a warning when it would
     /// have turned CFG on: A1111 clients send their default 7 unasked, and honouring it would run a negative branch
     /// (twice the transformer work) and over-saturate the image. The native API's guidance_scale still turns CFG on.
+    /// Without cfg_scale the preset's guidance applies (base: 4, A1111's 5).
     /// </summary>
     private static float CfgScaleToGuidance(JsonFields fields, RequestLimits limits, List<string> warnings)
     {
         const float MaxCfgScale = 31f;
-        if (fields.Float("cfg_scale") is not { } cfg) return 0f;
+        if (fields.Float("cfg_scale") is not { } cfg) return limits.Preset.GuidanceScale;
         if (!float.IsFinite(cfg) || cfg < 0 || cfg > MaxCfgScale)
         {
             fields.Fail("cfg_scale", $"must be {FieldRules.For(limits)("cfg_scale")} (got {cfg.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");

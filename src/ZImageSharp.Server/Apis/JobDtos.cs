@@ -19,8 +19,20 @@ internal sealed record JobSubmission(
     float? Shift,
     string? Sampler,
     string? Scheduler,
-    IReadOnlyList<LoraRequest>? Loras = null);
+    IReadOnlyList<LoraRequest>? Loras = null,
+    string? InitImage = null,
+    float? Strength = null,
+    string? Mask = null);
 
+/// <summary>An edit's picture as a job record shows it: its size and A1111's hash of its pixels (the PNG parameters'
+/// "Init image hash" / "Mask hash"), not the pixels themselves.</summary>
+internal sealed record EditImageDto(int Width, int Height, string Md5)
+{
+    public static EditImageDto? From(EditImage? image) => image is null ? null : new(image.Width, image.Height, image.Md5());
+}
+
+/// <summary>A job's request. <see cref="Strength"/>, <see cref="InitImage"/> and <see cref="Mask"/> are null for
+/// text to image.</summary>
 internal sealed record RequestDto(
     string Prompt,
     string NegativePrompt,
@@ -35,10 +47,14 @@ internal sealed record RequestDto(
     float? Shift,
     string Sampler,
     string Scheduler,
-    IReadOnlyList<LoraRequest> Loras)
+    IReadOnlyList<LoraRequest> Loras,
+    float? Strength,
+    EditImageDto? InitImage,
+    EditImageDto? Mask)
 {
     public static RequestDto From(GenerationRequest r) => new(r.Prompt, r.NegativePrompt, r.Width, r.Height, r.Steps, r.Seed,
-        r.Count, r.GuidanceScale, r.CfgTruncation, r.CfgNormalization, r.Shift, r.Sampler, r.Scheduler, r.Loras);
+        r.Count, r.GuidanceScale, r.CfgTruncation, r.CfgNormalization, r.Shift, r.Sampler, r.Scheduler, r.Loras,
+        r.InitImage is null ? null : r.Strength, EditImageDto.From(r.InitImage), EditImageDto.From(r.Mask));
 }
 
 /// <summary>Progress of a running job. <see cref="Preview"/> is a small PNG of the current latent as a data URL.</summary>

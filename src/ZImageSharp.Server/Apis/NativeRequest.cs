@@ -58,7 +58,8 @@ internal static class NativeRequest
     {
         var fields = new JsonFields(body, FieldRules.For(limits));
         fields.RejectUnknown(Fields);
-        var defaults = new GenerationRequest { Prompt = "" };
+        // The preset's defaults (docs/presets.md): base runs CFG unless the client turns it off.
+        var defaults = limits.Preset.NewRequest();
         var init = EditFields.Image(fields, "init_image");
         var request = new GenerationRequest
         {
@@ -73,7 +74,7 @@ internal static class NativeRequest
             GuidanceScale = fields.Float("guidance_scale") ?? defaults.GuidanceScale,
             CfgTruncation = fields.Float("cfg_truncation") ?? defaults.CfgTruncation,
             CfgNormalization = fields.Float("cfg_normalization") ?? defaults.CfgNormalization,
-            Shift = fields.Float("shift"),
+            Shift = fields.Float("shift") ?? defaults.Shift,
             Sampler = fields.String("sampler") ?? defaults.Sampler,
             Scheduler = fields.String("scheduler") ?? defaults.Scheduler,
             InitImage = init,

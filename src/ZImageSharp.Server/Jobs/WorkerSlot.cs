@@ -11,11 +11,12 @@ internal sealed record WorkerSlot(int Index, string Name, string Device, IImageG
     /// <summary>Pixels a request asks a worker to hold: what <see cref="MaxPixels"/> is compared with.</summary>
     public static long PixelsOf(GenerationRequest request) => (long)request.Width * request.Height * Math.Max(1, request.Count);
 
-    /// <summary>Asks the planner for the largest square-ish request it fits: the limits' largest size when that
+    /// <summary>Asks the planner for the largest square request of the model's defaults it fits: the limits' largest size when that
     /// fits, else the largest fitting size the plan names (0 when nothing fits).</summary>
     public static long LargestFit(IGenerationPlanner planner, RequestLimits limits)
     {
-        var largest = new GenerationRequest { Prompt = "fit probe", Width = limits.MaxSize, Height = limits.MaxSize, Steps = limits.MinSteps, Count = 1, Seed = 0 };
+        // The model's default request (under a guided preset the negative prompt doubles the denoise batch) at its largest size.
+        var largest = limits.Preset.NewRequest("fit probe") with { Width = limits.MaxSize, Height = limits.MaxSize, Count = 1, Seed = 0 };
         var plan = planner.Plan(largest);
         if (plan.Fits) return (long)largest.Width * largest.Height;
         return plan.LargestFittingSize is { } size ? (long)size.Width * size.Height : 0;

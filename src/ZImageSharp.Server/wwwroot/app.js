@@ -17,6 +17,7 @@ const state = {
   key: "",            // the API key, when the server has keys
   locked: true,       // until the server said the page may load (no key needed, or the key is good)
   started: false,
+  preset: null,       // the model's request defaults (GET /api/system model.preset), once applied to the form
 };
 
 // ---- the API key ---------------------------------------------------------------------------
@@ -157,7 +158,39 @@ function setupForm() {
   $("compose").addEventListener("submit", (e) => { e.preventDefault(); generate(); });
   $("prompt").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) generate(); });
   $("cancel").addEventListener("click", cancel);
+  $("guidance-on").addEventListener("change", () => { showGuidance($("guidance-on").checked); schedulePlan(); });
+  $("guidance").addEventListener("input", schedulePlan);
+  showGuidance(false);
   applyPreset();
+}
+
+// ---- guidance (docs/presets.md) ----------------------------------------------------------------
+// The guidance scale and the negative prompt do something only with CFG on: shown when the model's preset runs it
+// (Z-Image base) or the user turns it on, hidden otherwise (Turbo has guidance distilled in).
+
+function showGuidance(on) {
+  $("guidance-on").checked = on;
+  $("guidance").hidden = !on;
+  $("negative-field").hidden = !on;
+  const distilled = state.preset ? state.preset.guidance_distilled : true;
+  $("guidance-note").textContent = on
+    ? (distilled ? "Runs a negative branch too: twice the work, and this model has guidance distilled in." : "Runs a negative branch too: twice the work.")
+    : (distilled ? "Off: this model has guidance distilled in." : "Off: the negative prompt is not used.");
+}
+
+// The form starts from the model's preset: its steps, guidance, negative prompt, sampler and schedule. Applied once
+// (and again if the server's preset changes), so the two-second refresh never overwrites what the user typed.
+function applyModelDefaults(preset) {
+  if (!preset || (state.preset && state.preset.name === preset.name && state.preset.source === preset.source)) return;
+  state.preset = preset;
+  $("steps").value = preset.steps;
+  if (preset.guidance_scale > 0) $("guidance").value = preset.guidance_scale;
+  $("negative-prompt").value = preset.negative_prompt || "";
+  if ([...$("sampler").options].some((o) => o.value === preset.sampler)) $("sampler").value = preset.sampler;
+  if ([...$("scheduler").options].some((o) => o.value === preset.scheduler)) $("scheduler").value = preset.scheduler;
+  $("shift").placeholder = preset.shift != null ? String(preset.shift) : "model";
+  showGuidance(preset.guidance_scale > 0);
+  $("guidance-on").title = `Preset ${preset.name} (${preset.source})`;
 }
 
 function selectAspect(name) {
@@ -208,9 +241,12 @@ function fillSelect(id, names, labels) {
 }
 
 function readForm() {
+  const guided = $("guidance-on").checked;
   const request = {
     prompt: $("prompt").value,
-    negative_prompt: $("negative-prompt").value,
+    // Sent either way: "off" must override a preset that runs CFG.
+    guidance_scale: guided ? Number($("guidance").value) : 0,
+    negative_prompt: guided ? $("negative-prompt").value : "",
     width: Number($("width").value),
     height: Number($("height").value),
     steps: Number($("steps").value),
@@ -240,6 +276,8 @@ async function loadLoras() {
 function useSettings(request) {
   $("prompt").value = request.prompt;
   $("negative-prompt").value = request.negative_prompt || "";
+  if (request.guidance_scale > 0) $("guidance").value = request.guidance_scale;
+  showGuidance(request.guidance_scale > 0);
   $("width").value = request.width;
   $("height").value = request.height;
   $("steps").value = request.steps;
@@ -517,7 +555,8 @@ function card(job) {
     thumb.append(el("div", { className: `state ${job.state}`, textContent: text }));
   }
   const seed = job.images.length ? job.images[0].seed : r.seed;
-  const meta = `${r.width}×${r.height} · ${r.steps} steps · seed ${seed}` + (job.total_seconds ? ` · ${seconds(job.total_seconds)}` : "");
+  const meta = `${r.width}×${r.height} · ${r.steps} steps · seed ${seed}` + (r.guidance_scale > 0 ? ` · guidance ${r.guidance_scale}` : "") +
+    (r.mask ? " · inpaint" : r.init_image ? " · img2img" : "") + (job.total_seconds ? ` · ${seconds(job.total_seconds)}` : "");
   const again = el("button", { type: "button", textContent: "Use these settings", title: "Fill the form with this job's settings" });
   again.addEventListener("click", () => useSettings({ ...r, seed }));
   const remove = el("button", { type: "button", textContent: "Delete" });
@@ -563,6 +602,7 @@ async function loadSystem() {
   $("count").max = model.limits.max_count;
   fillSelect("sampler", model.limits.samplers, SAMPLER_LABELS);
   fillSelect("scheduler", model.limits.schedulers, SCHEDULER_LABELS);
+  applyModelDefaults(model.preset);
   $("queue-status").textContent = `${system.queue.depth} waiting · ${system.queue.running} running`;
   $("device").textContent = system.device;
   $("libtorch").textContent = system.lib_torch;

@@ -10,6 +10,9 @@ public sealed class FakePlanner : IGenerationPlanner
 
     public int Calls;
 
+    /// <summary>The request planned last (what admission or /api/plan asked about).</summary>
+    public GenerationRequest? LastRequest { get; private set; }
+
     public string DescribeCapacity() => $"fake-max-side={MaxSide}";
 
     public PlanReport Plan(GenerationRequest request, string capacity) =>
@@ -22,6 +25,7 @@ public sealed class FakePlanner : IGenerationPlanner
     private PlanReport Plan(GenerationRequest request, int maxSide)
     {
         Interlocked.Increment(ref Calls);
+        LastRequest = request;
         long budget = 20L << 30;
         long peak = (long)request.Width * request.Height * 6000L * request.Count;
         var phases = new[]
