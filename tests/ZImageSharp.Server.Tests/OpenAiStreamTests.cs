@@ -225,6 +225,18 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
         Assert.Equal(0, _server.Generator.Completed("abandoned stream"));
     }
 
+    [Fact]
+    public async Task The_openapi_document_gives_both_answers_json_and_the_event_stream()
+    {
+        var document = await _client.GetFromJsonAsync<JsonNode>("/openapi/v1.json");
+        foreach (string path in new[] { "/v1/images/generations", "/v1/images/edits" })
+        {
+            var content = document!["paths"]![path]!["post"]!["responses"]!["200"]!["content"]!.AsObject();
+            Assert.True(content.ContainsKey("application/json"), $"{path}: {content.ToJsonString()}");
+            Assert.True(content.ContainsKey("text/event-stream"), $"{path}: {content.ToJsonString()}");
+        }
+    }
+
     private async Task<HttpResponseMessage> PostAsync(string path, HttpContent content)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };

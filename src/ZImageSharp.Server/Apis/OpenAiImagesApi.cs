@@ -5,7 +5,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 using ZImageSharp.Contracts;
 using ZImageSharp.Server.Hosting;
 using ZImageSharp.Server.Http;
@@ -27,7 +29,7 @@ internal static class OpenAiImagesApi
             .WithSummary("OpenAI-compatible image generation (b64_json or url); stream: true answers server-sent events.")
             .Accepts<OpenAiImageRequest>("application/json")
             .Produces<OpenAiImageResponse>()
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .AddOpenApiOperationTransformer(DescribeEventStream)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
@@ -37,7 +39,7 @@ internal static class OpenAiImagesApi
             .WithSummary("OpenAI-compatible image edit: multipart image, optional mask (alpha 0 = repaint), prompt.")
             .Accepts<OpenAiEditForm>("multipart/form-data")
             .Produces<OpenAiImageResponse>()
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .AddOpenApiOperationTransformer(DescribeEventStream)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
@@ -46,6 +48,23 @@ internal static class OpenAiImagesApi
             .WithSummary("The one model this server runs, as OpenAI lists models.");
         app.MapGet("/v1/models/{id}", Model).WithTags("OpenAI").WithName("OpenAiModel");
         return app;
+    }
+
+    /// <summary>The 200 of stream: true, beside the JSON one: endpoint metadata keeps one answer per status.</summary>
+    private static Task DescribeEventStream(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (operation.Responses?.TryGetValue("200", out var ok) == true && ok.Content is { } content)
+            content["text/event-stream"] = new OpenApiMediaType
+            {
+                Schema = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String,
+                    Description = "With stream: true, server-sent events: image_generation.partial_image / image_edit.partial_image " +
+                        "(0 to partial_images), then one image_generation.completed / image_edit.completed per image, or an error event " +
+                        "with OpenAI's error object (docs/api.md).",
+                },
+            };
+        return Task.CompletedTask;
     }
 
     private static Ok<OpenAiModelList> Models(JobService jobs) => TypedResults.Ok(new OpenAiModelList("list", [ModelEntry(jobs)]));
