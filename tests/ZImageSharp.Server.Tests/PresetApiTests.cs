@@ -47,6 +47,16 @@ public sealed class PresetApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_openai_request_that_names_only_its_prompt_runs_the_presets_defaults()
+    {
+        var response = await _client.PostAsync("/v1/images/generations", Requests.Json(new { prompt = "a fox", size = "256x256" }));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        GenerationRequest ran;
+        lock (_seen) ran = _seen.Last(r => r.Prompt == "a fox");
+        Assert.Equal((50, 4f, ""), (ran.Steps, ran.GuidanceScale, ran.NegativePrompt));
+    }
+
+    [Fact]
     public async Task A_native_job_that_names_only_its_prompt_gets_the_presets_defaults()
     {
         var job = await _client.SubmitAsync(new { prompt = "a fox", seed = 1 });

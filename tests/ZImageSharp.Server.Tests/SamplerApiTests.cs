@@ -10,7 +10,7 @@ using ZImageSharp.Server.Tests.Infrastructure;
 namespace ZImageSharp.Server.Tests;
 
 /// <summary>Samplers, schedules and guidance through the three APIs, and the OpenAI client conveniences
-/// (/v1/models, errors in OpenAI's object, stream refused).</summary>
+/// (/v1/models, errors in OpenAI's object; stream: true is OpenAiStreamTests').</summary>
 public sealed class SamplerApiTests : IAsyncLifetime
 {
     private readonly ServerFactory _server = new();

@@ -58,7 +58,7 @@ public sealed class ValidationTests(ValidationTests.Server server) : IClassFixtu
         { "/api/plan", """{"prompt":"x","width":100}""", "width", "multiple of 16" },
         { "/v1/images/generations", """{"prompt":"x","size":"big"}""", "size", "\"WIDTHxHEIGHT\"" },
         { "/v1/images/generations", """{"prompt":"x","size":"1000x1000"}""", "size", "(got \"1000x1000\")" },
-        { "/v1/images/generations", """{"prompt":"x","stream":true}""", "stream", "is not supported: this server answers with the finished images only" },
+        { "/v1/images/generations", """{"prompt":"x","stream":true,"partial_images":4}""", "partial_images", "must be an integer between 0 and 3" },
         { "/v1/images/generations", """{"prompt":"x","n":0}""", "n", "between 1 and 8" },
         { "/v1/images/generations", """{"prompt":"x","response_format":"jpeg"}""", "response_format", "\"b64_json\" or \"url\"" },
         { "/v1/images/generations", """{"size":"512x512"}""", "prompt", "is required" },

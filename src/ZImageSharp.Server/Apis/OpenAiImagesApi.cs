@@ -5,7 +5,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 using ZImageSharp.Contracts;
 using ZImageSharp.Server.Hosting;
 using ZImageSharp.Server.Http;
@@ -13,9 +15,10 @@ using ZImageSharp.Server.Jobs;
 
 namespace ZImageSharp.Server.Apis;
 
-/// <summary>OpenAI's <c>POST /v1/images/generations</c>, synchronous like the original. Fields OpenAI clients send
-/// that mean nothing here (model, quality, style, user, …) are ignored; <c>negative_prompt</c>, <c>steps</c>,
-/// <c>seed</c> and <c>guidance_scale</c> are accepted as extensions.</summary>
+/// <summary>OpenAI's <c>POST /v1/images/generations</c> and <c>/v1/images/edits</c>: synchronous like the original, or
+/// server-sent events with <c>stream: true</c> (<see cref="OpenAiImageStream"/>). Fields OpenAI clients send that mean
+/// nothing here (model, style, user, …) are ignored; <c>negative_prompt</c>, <c>steps</c>, <c>seed</c> and
+/// <c>guidance_scale</c> are accepted as extensions.</summary>
 internal static class OpenAiImagesApi
 {
     public static IEndpointRouteBuilder MapOpenAiImagesApi(this IEndpointRouteBuilder app)
@@ -23,9 +26,10 @@ internal static class OpenAiImagesApi
         app.MapPost("/v1/images/generations", Generate)
             .WithTags("OpenAI")
             .WithName("OpenAiImagesGenerations")
-            .WithSummary("OpenAI-compatible image generation (b64_json or url).")
+            .WithSummary("OpenAI-compatible image generation (b64_json or url); stream: true answers server-sent events.")
             .Accepts<OpenAiImageRequest>("application/json")
             .Produces<OpenAiImageResponse>()
+            .AddOpenApiOperationTransformer(DescribeEventStream)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
@@ -35,6 +39,7 @@ internal static class OpenAiImagesApi
             .WithSummary("OpenAI-compatible image edit: multipart image, optional mask (alpha 0 = repaint), prompt.")
             .Accepts<OpenAiEditForm>("multipart/form-data")
             .Produces<OpenAiImageResponse>()
+            .AddOpenApiOperationTransformer(DescribeEventStream)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
@@ -43,6 +48,23 @@ internal static class OpenAiImagesApi
             .WithSummary("The one model this server runs, as OpenAI lists models.");
         app.MapGet("/v1/models/{id}", Model).WithTags("OpenAI").WithName("OpenAiModel");
         return app;
+    }
+
+    /// <summary>The 200 of stream: true, beside the JSON one: endpoint metadata keeps one answer per status.</summary>
+    private static Task DescribeEventStream(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (operation.Responses?.TryGetValue("200", out var ok) == true && ok.Content is { } content)
+            content["text/event-stream"] = new OpenApiMediaType
+            {
+                Schema = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String,
+                    Description = "With stream: true, server-sent events: image_generation.partial_image / image_edit.partial_image " +
+                        "(0 to partial_images), then one image_generation.completed / image_edit.completed per image, or an error event " +
+                        "with OpenAI's error object (docs/api.md).",
+                },
+            };
+        return Task.CompletedTask;
     }
 
     private static Ok<OpenAiModelList> Models(JobService jobs) => TypedResults.Ok(new OpenAiModelList("list", [ModelEntry(jobs)]));
@@ -55,18 +77,18 @@ internal static class OpenAiImagesApi
 
     private static OpenAiModel ModelEntry(JobService jobs) => new(jobs.Model.Name, "model", 0, "zimagesharp");
 
-    private static async Task<Ok<OpenAiImageResponse>> Generate(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options, TimeProvider time)
+    private static async Task<IResult> Generate(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options, TimeProvider time)
     {
         var aborted = http.HttpContext.RequestAborted;
         var body = await RequestBody.ReadObjectAsync(http, options.Value.MaxRequestBodyBytes, aborted);
-        var (request, format) = Parse(body, jobs.Limits);
-        return await Answer(http, jobs, time, request, format);
+        var (request, output) = Parse(body, jobs.Limits);
+        return await Answer(http, jobs, time, request, output, "image_generation");
     }
 
     /// <summary>The form fields OpenAI's SDKs send as text that this API reads as numbers.</summary>
-    private static readonly HashSet<string> NumericFormFields = ["n", "steps", "seed", "guidance_scale", "strength"];
+    private static readonly HashSet<string> NumericFormFields = ["n", "steps", "seed", "guidance_scale", "strength", "partial_images"];
 
-    private static async Task<Ok<OpenAiImageResponse>> Edit(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options, TimeProvider time)
+    private static async Task<IResult> Edit(HttpRequest http, JobService jobs, IOptions<ZImageServerOptions> options, TimeProvider time)
     {
         var aborted = http.HttpContext.RequestAborted;
         int max = options.Value.MaxEditBodyBytes;
@@ -92,6 +114,12 @@ internal static class OpenAiImagesApi
         foreach (var (key, values) in form)
         {
             string value = values.ToString();
+            // The SDKs send booleans as the text true/false.
+            if (key == "stream" && bool.TryParse(value, out bool flag))
+            {
+                text[key] = flag;
+                continue;
+            }
             text[key] = NumericFormFields.Contains(key) && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
                 ? (long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer)
                     ? System.Text.Json.Nodes.JsonValue.Create(integer)
@@ -104,8 +132,8 @@ internal static class OpenAiImagesApi
             images.Count == 1 ? await ReadAllAsync(images[0], aborted) : null,
             images.Count,
             mask is null ? null : await ReadAllAsync(mask, aborted));
-        var (request, format) = Parse(JsonSerializer.SerializeToElement(text), jobs.Limits, edit);
-        return await Answer(http, jobs, time, request, format);
+        var (request, output) = Parse(JsonSerializer.SerializeToElement(text), jobs.Limits, edit);
+        return await Answer(http, jobs, time, request, output, "image_edit");
     }
 
     private static async Task<byte[]> ReadAllAsync(IFormFile file, CancellationToken cancellationToken)
@@ -118,11 +146,14 @@ internal static class OpenAiImagesApi
     /// <summary>The files of an images/edits form: the image (how many were sent) and the mask.</summary>
     internal sealed record EditInput(byte[]? Image, int ImageCount, byte[]? Mask);
 
-    private static async Task<Ok<OpenAiImageResponse>> Answer(HttpRequest http, JobService jobs, TimeProvider time,
-        GenerationRequest request, string format)
+    /// <param name="eventPrefix">The stream events' type prefix: image_generation or image_edit.</param>
+    private static async Task<IResult> Answer(HttpRequest http, JobService jobs, TimeProvider time,
+        GenerationRequest request, OpenAiOutput output, string eventPrefix)
     {
         var aborted = http.HttpContext.RequestAborted;
+        // Refusals (queue full, no plan fits) come before the stream starts: they are ordinary error answers.
         var (job, _) = await jobs.SubmitAsync(request, JobSource.OpenAi, aborted);
+        if (output.Stream) return new OpenAiImageStream(job, eventPrefix, output, jobs, time);
         var final = await jobs.WaitAsync(job, aborted);
         if (final.State != JobState.Succeeded) throw new JobEndedException(final);
 
@@ -130,7 +161,7 @@ internal static class OpenAiImagesApi
         var data = new List<OpenAiImage>();
         foreach (var image in final.Images)
         {
-            data.Add(format == "url"
+            data.Add(output.Format == "url"
                 ? new OpenAiImage(null, $"{origin}/api/jobs/{final.Id}/images/{image.Index}", null)
                 : new OpenAiImage(Convert.ToBase64String(await File.ReadAllBytesAsync(jobs.ImagePath(image), aborted)), null, null));
         }
@@ -138,10 +169,12 @@ internal static class OpenAiImagesApi
     }
 
     /// <param name="edit">images/edits' files; null for images/generations.</param>
-    internal static (GenerationRequest Request, string Format) Parse(JsonElement body, RequestLimits limits, EditInput? edit = null)
+    internal static (GenerationRequest Request, OpenAiOutput Output) Parse(JsonElement body, RequestLimits limits, EditInput? edit = null)
     {
-        var fields = new JsonFields(body, FieldRules.For(limits));
-        var defaults = new GenerationRequest { Prompt = "" };
+        var rules = Rules(limits);
+        var fields = new JsonFields(body, rules);
+        // The model's preset: Turbo's 8 steps without guidance, or Base's steps, guidance and negative prompt.
+        var defaults = limits.Preset.NewRequest();
         EditImage? init = null, mask = null;
         if (edit is not null)
         {
@@ -163,19 +196,24 @@ internal static class OpenAiImagesApi
                 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out height))
                 fields.Fail("size", $"must be {FieldRules.For(limits)("size")} (got \"{(size.Length > 40 ? size[..40] + "…" : size)}\").");
         }
-        // Partial images would need the engine's previews decoded by the VAE at every step; refusing is clearer than
-        // an SSE client waiting on a stream that is not one.
-        if (fields.Bool("stream") == true)
-            fields.Fail("stream", "is not supported: this server answers with the finished images only (no partial images); " +
-                "leave stream out or false, and watch progress with the native API's GET /api/jobs/{id}/events.");
+        bool stream = fields.Bool("stream") ?? false;
+        // Read (and checked) without stream too, where OpenAI ignores it.
+        int partialImages = fields.Int("partial_images") ?? 0;
+        if (partialImages is < 0 or > OpenAiOutput.MaxPartialImages && !fields.Failed.Contains("partial_images"))
+            fields.Fail("partial_images", $"must be {rules("partial_images")} (got {partialImages}).");
         string format = fields.String("response_format") ?? "b64_json";
         if (format is not ("b64_json" or "url") && !fields.Failed.Contains("response_format"))
-            fields.Fail("response_format", $"must be {FieldRules.For(limits)("response_format")} (got \"{(format.Length > 40 ? format[..40] : format)}\").");
+            fields.Fail("response_format", $"must be {rules("response_format")} (got \"{(format.Length > 40 ? format[..40] : format)}\").");
+        else if (stream && format == "url")
+            fields.Fail("response_format", "must be \"b64_json\" (or left out) with stream: true: stream events carry each image as b64_json.");
+        // Not a field this server honours, only echoed in stream events: any other value is ignored, not refused.
+        string quality = body.TryGetProperty("quality", out var q) && q.ValueKind == JsonValueKind.String
+            && q.GetString() is "low" or "medium" or "high" or "auto" ? q.GetString()! : "auto";
 
-        var request = new GenerationRequest
+        var request = defaults with
         {
             Prompt = fields.String("prompt")!,
-            NegativePrompt = fields.String("negative_prompt") ?? "",
+            NegativePrompt = fields.String("negative_prompt") ?? defaults.NegativePrompt,
             Width = width,
             Height = height,
             Count = fields.Int("n") ?? 1,
@@ -189,7 +227,19 @@ internal static class OpenAiImagesApi
         };
         if (request.Prompt is null && fields.Failed.Contains("prompt")) request = request with { Prompt = "" };
         fields.ThrowIfInvalid(SizeAsOneError(GenerationRequestValidator.Check(request, limits), fields, limits), Rename);
-        return (request, format);
+        return (request, new OpenAiOutput(format, stream, partialImages, quality));
+    }
+
+    /// <summary>The shared field rules, plus this API's own fields.</summary>
+    private static Func<string, string> Rules(RequestLimits limits)
+    {
+        var shared = FieldRules.For(limits);
+        return field => field switch
+        {
+            "stream" => "true or false",
+            "partial_images" => $"an integer between 0 and {OpenAiOutput.MaxPartialImages} (step previews streamed before the final images with stream: true)",
+            _ => shared(field),
+        };
     }
 
     /// <summary>Width and height both come from "size": one message for the size as the client wrote it, not the
@@ -228,7 +278,9 @@ internal sealed record OpenAiImageRequest(
     string? NegativePrompt,
     int? Steps,
     long? Seed,
-    float? GuidanceScale);
+    float? GuidanceScale,
+    bool? Stream,
+    int? PartialImages);
 
 /// <summary>images/edits' form, for the OpenAPI document (the handler reads the form itself).</summary>
 internal sealed record OpenAiEditForm(
@@ -238,7 +290,9 @@ internal sealed record OpenAiEditForm(
     int? N,
     string? Size,
     string? ResponseFormat,
-    float? Strength);
+    float? Strength,
+    bool? Stream,
+    int? PartialImages);
 
 internal sealed record OpenAiImage(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? B64Json,

@@ -15,11 +15,23 @@ internal sealed class ProblemExceptionHandler : IExceptionHandler
         if (context.RequestAborted.IsCancellationRequested)
             return true; // The client went away; nobody reads an answer.
 
-        var problem = exception switch
+        var problem = ToProblem(exception);
+        if (problem is null) return false; // Unexpected: the default handler logs it and answers a 500 saying nothing more.
+        if (exception is QueueFullException full)
+            context.Response.Headers.RetryAfter = full.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        await Problems.WriteAsync(context, problem, exception).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>The problem an exception is answered with, or null for an unexpected one (a 500 that says nothing
+    /// more). Also what a stream that already started reports as its error event.</summary>
+    public static ProblemDetails? ToProblem(Exception exception) =>
+        exception switch
         {
             InvalidRequestException invalid => Invalid(invalid),
             NoPlanFitsException noPlan => NoPlanFits(noPlan),
-            QueueFullException full => QueueFull(context, full),
+            QueueFullException full => QueueFull(full),
             JobNotFoundException notFound => Problem(ErrorCodes.NotFound, notFound.Message),
             JobConflictException conflict => Problem(ErrorCodes.Conflict, conflict.Message),
             JobEndedException ended => Ended(ended),
@@ -28,11 +40,6 @@ internal sealed class ProblemExceptionHandler : IExceptionHandler
             BadHttpRequestException bad => Problem("invalid_request", bad.Message, bad.StatusCode),
             _ => null,
         };
-        if (problem is null) return false; // Unexpected: the default handler logs it and answers a 500 saying nothing more.
-
-        await Problems.WriteAsync(context, problem, exception).ConfigureAwait(false);
-        return true;
-    }
 
     private static ProblemDetails Invalid(InvalidRequestException e)
     {
@@ -60,9 +67,8 @@ internal sealed class ProblemExceptionHandler : IExceptionHandler
         return problem;
     }
 
-    private static ProblemDetails QueueFull(HttpContext context, QueueFullException e)
+    private static ProblemDetails QueueFull(QueueFullException e)
     {
-        context.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var problem = Problem(ErrorCodes.QueueFull, e.Message);
         problem.Extensions["queue_capacity"] = e.Capacity;
         problem.Extensions["retry_after_seconds"] = e.RetryAfterSeconds;

@@ -33,13 +33,7 @@ internal static class Problems
     {
         problem.Instance ??= context.Request.Path;
         if (context.Request.Path.StartsWithSegments("/v1"))
-            problem.Extensions["error"] = new Dictionary<string, object?>
-            {
-                ["message"] = problem.Detail,
-                ["type"] = problem.Status is >= 500 ? "server_error" : "invalid_request_error",
-                ["param"] = (problem as ValidationProblemDetails)?.Errors.Keys.FirstOrDefault(),
-                ["code"] = problem.Extensions.TryGetValue("code", out var code) ? code : null,
-            };
+            problem.Extensions["error"] = OpenAiError(problem);
         context.Response.StatusCode = problem.Status ?? StatusCodes.Status500InternalServerError;
         await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
         {
@@ -48,6 +42,16 @@ internal static class Problems
             Exception = exception,
         }).ConfigureAwait(false);
     }
+
+    /// <summary>OpenAI's <c>error</c> object for <paramref name="problem"/>: in the /v1 answers' bodies and in the
+    /// error event of an OpenAI stream.</summary>
+    public static Dictionary<string, object?> OpenAiError(ProblemDetails problem) => new()
+    {
+        ["message"] = problem.Detail,
+        ["type"] = problem.Status is >= 500 ? "server_error" : "invalid_request_error",
+        ["param"] = (problem as ValidationProblemDetails)?.Errors.Keys.FirstOrDefault(),
+        ["code"] = problem.Extensions.TryGetValue("code", out var code) ? code : null,
+    };
 
     /// <summary>The body of an answer that has a status and nothing else: no route (404), a method the route does not
     /// serve (405, the routing's Allow header already set).</summary>

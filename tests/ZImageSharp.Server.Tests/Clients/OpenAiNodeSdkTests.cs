@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Xunit.Abstractions;
 using ZImageSharp.Server.Tests.Infrastructure;
+using ZImageSharp.Server.Tests.Mocks;
 
 namespace ZImageSharp.Server.Tests.Clients;
 
@@ -67,5 +68,74 @@ public sealed class OpenAiNodeSdkTests(TinyEngineFixture tiny, ITestOutputHelper
         Assert.True((bool)edit["ok"]!, edit.ToJsonString());
         var edited = Assert.Single(edit["images"]!.AsArray())!;
         Assert.Equal((128, 96), ((int)edited["png"]!["width"]!, (int)edited["png"]!["height"]!));
+
+        // stream: true, partial_images: 2 — the SDK's Stream yields two partial images (the engine's latent previews
+        // of steps 2 and 4 of 4, an eighth of the image a side) and then the completed 128x96 PNG.
+        var streamed = result["generate_stream"]!;
+        Assert.True((bool)streamed["ok"]!, streamed.ToJsonString());
+        Assert.Null(streamed["error"]);
+        var events = streamed["events"]!.AsArray().Select(e => e!).ToList();
+        Assert.Equal(["image_generation.partial_image", "image_generation.partial_image", "image_generation.completed"],
+            events.Select(e => (string)e["type"]!));
+        Assert.Equal([0, 1], events.Take(2).Select(e => (int)e["partial_image_index"]!));
+        Assert.All(events.Take(2), e => Assert.Equal((16, 12), ((int)e["png"]!["width"]!, (int)e["png"]!["height"]!)));
+        Assert.Equal((128, 96), ((int)events[2]["png"]!["width"]!, (int)events[2]["png"]!["height"]!));
+        Assert.Equal(3, events.Select(e => (string)e["sha256"]!).Distinct().Count()); // two steps' previews, then the image
+        Assert.All(events, e => Assert.Equal("128x96", (string)e["size"]!));
+        Assert.All(events, e => Assert.Equal("low", (string)e["quality"]!));
+        Assert.All(events, e => Assert.Equal("png", (string)e["output_format"]!));
+        Assert.All(events, e => Assert.True((long)e["created_at"]! > 1_700_000_000));
+        Assert.Equal(0, (int)events[2]["usage"]!["total_tokens"]!);
+
+        // partial_images: 4 is refused before any stream: the SDK raises BadRequestError naming the field.
+        var streamInvalid = result["stream_invalid"]!;
+        Assert.False((bool)streamInvalid["ok"]!, streamInvalid.ToJsonString());
+        Assert.Equal("BadRequestError", (string)streamInvalid["error"]!["class"]!);
+        Assert.Equal("partial_images", (string?)streamInvalid["error"]!["param"]);
+        Assert.Contains("between 0 and 3", (string)streamInvalid["error"]!["message"]!);
+
+        // images.edit with stream: true (the SDK sends it as the form field "true"): image_edit events.
+        var editStream = result["edit_stream"]!;
+        Assert.True((bool)editStream["ok"]!, editStream.ToJsonString());
+        Assert.Null(editStream["error"]);
+        var editEvents = editStream["events"]!.AsArray().Select(e => e!).ToList();
+        Assert.Equal(["image_edit.partial_image", "image_edit.completed"], editEvents.Select(e => (string)e["type"]!));
+        Assert.Equal((128, 96), ((int)editEvents[1]["png"]!["width"]!, (int)editEvents[1]["png"]!["height"]!));
+    }
+
+    /// <summary>An error event mid-stream (here the fake engine fails the job after its first step): the SDK's
+    /// iterator throws an APIError carrying OpenAI's error fields, after the partial image that came before it.</summary>
+    [SkippableFact]
+    [Trait("Category", "Clients")]
+    public async Task The_OpenAI_Node_SDK_raises_a_streams_error_event_as_an_APIError()
+    {
+        var client = await NodeClient.PrepareAsync("openai-node");
+        var generator = new FakeImageGenerator
+        {
+            Failure = r => r.Prompt == "fail mid-stream"
+                ? new ZImageSharp.Errors.DeviceUnavailableException("CUDA device 0 fell off the bus.", "Check the driver.")
+                : null,
+        };
+        await using var server = await LiveServer.StartAsync(generator, o => o.ApiKeys.Add(Key));
+
+        var run = await client.RunScriptAsync("client.mjs", [server.BaseAddress.ToString(), "--stream-error"],
+            new Dictionary<string, string> { ["ZIMAGE_API_KEY"] = Key, ["ZIMAGE_CLIENT_SIZE"] = "128x96" }, TimeSpan.FromSeconds(60));
+        output.WriteLine(run.StandardOutput);
+        if (run.StandardError.Length > 0) output.WriteLine(run.StandardError);
+        Assert.True(run.ExitCode == 0, $"node client.mjs exited {run.ExitCode}:\n{run.StandardError}");
+        var result = JsonNode.Parse(run.StandardOutput.Trim().Split('\n')[^1])!["stream_error"]!;
+
+        Assert.True((bool)result["ok"]!, result.ToJsonString()); // the stream started: a 200, then events
+        var partial = Assert.Single(result["events"]!.AsArray())!;
+        Assert.Equal("image_generation.partial_image", (string)partial["type"]!);
+        Assert.Equal((16, 16), ((int)partial["png"]!["width"]!, (int)partial["png"]!["height"]!));
+        var error = result["error"]!;
+        Assert.True((bool)error["api_error"]!, error.ToJsonString());
+        Assert.Equal("APIError", (string)error["class"]!);
+        Assert.Null(error["status"]);
+        Assert.Equal("device_unavailable", (string?)error["code"]);
+        Assert.Equal("server_error", (string?)error["type"]);
+        Assert.Contains("CUDA device 0 fell off the bus.", (string)error["message"]!);
+        Assert.Equal(1, generator.Started("fail mid-stream"));
     }
 }
