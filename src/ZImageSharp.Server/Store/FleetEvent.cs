@@ -6,7 +6,9 @@ using ZImageSharp.Server.Jobs;
 namespace ZImageSharp.Server.Store;
 
 /// <summary>What one node tells the others through NOTIFY: a job was queued (wake up), started, made progress, ended,
-/// or should stop (cancel). A payload must stay under PostgreSQL's 8000 bytes, so a preview too large is left out.</summary>
+/// or should stop (cancel). A payload must stay under PostgreSQL's 8000 bytes, so a preview too large for it (a 1024²
+/// job's 128-pixel preview is) travels in <c>zimage_previews</c>, written in the same transaction as the NOTIFY, and
+/// the event says so (<see cref="PreviewStored"/>).</summary>
 internal sealed record FleetEvent
 {
     public const int MaxPreviewBase64 = 6000;
@@ -27,12 +29,15 @@ internal sealed record FleetEvent
     [JsonPropertyName("el")] public double ElapsedSeconds { get; init; }
     [JsonPropertyName("eta")] public double? EtaSeconds { get; init; }
     [JsonPropertyName("pv")] public string? Preview { get; init; }
+    [JsonPropertyName("pvs")] public bool PreviewStored { get; init; }
 
     public const string Queued = "queued", Started = "started", Progress = "progress", Ended = "ended", Cancel = "cancel";
 
+    /// <summary>The event for a progress step; a preview too large for the payload is left to the caller to store.</summary>
     public static FleetEvent ForProgress(string node, string id, int attempt, ProgressSnapshot progress)
     {
         string? preview = progress.PreviewPng is { } png ? Convert.ToBase64String(png) : null;
+        bool fits = preview is { Length: <= MaxPreviewBase64 };
         return new FleetEvent
         {
             Node = node,
@@ -44,7 +49,8 @@ internal sealed record FleetEvent
             TotalSteps = progress.TotalSteps,
             ElapsedSeconds = progress.Elapsed.TotalSeconds,
             EtaSeconds = progress.Eta?.TotalSeconds,
-            Preview = preview is { Length: <= MaxPreviewBase64 } ? preview : null,
+            Preview = fits ? preview : null,
+            PreviewStored = preview is not null && !fits,
         };
     }
 

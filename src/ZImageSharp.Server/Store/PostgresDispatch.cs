@@ -34,7 +34,9 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
     private readonly string _node;
     private readonly DateTimeOffset _startedAt;
     private readonly ConcurrentDictionary<string, FleetLease> _runningHere = new(StringComparer.Ordinal);
-    private readonly Channel<string> _outgoing = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+    // Per followed job whose previews come through the store: the last of its events, which the next one waits for.
+    private readonly Dictionary<string, Task> _inOrder = new(StringComparer.Ordinal);
+    private readonly Channel<OutgoingEvent> _outgoing = Channel.CreateUnbounded<OutgoingEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -215,13 +217,18 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         Publish(new FleetEvent { Node = _node, Kind = FleetEvent.Started, Id = job.Id, Attempt = record.Attempt, StartedAt = record.StartedAt });
     }
 
-    public void Progressed(ActiveJob job, ProgressSnapshot progress) =>
-        Publish(FleetEvent.ForProgress(_node, job.Id, job.Record.Attempt, progress));
+    public void Progressed(ActiveJob job, ProgressSnapshot progress)
+    {
+        var e = FleetEvent.ForProgress(_node, job.Id, job.Record.Attempt, progress);
+        _outgoing.Writer.TryWrite(new OutgoingEvent(e.ToPayload(),
+            e.PreviewStored ? new StoredPreview(job.Id, e.Attempt, e.Step, progress.PreviewPng!) : null));
+    }
 
     public Task EndedAsync(ActiveJob job, JobRecord final)
     {
         // Re-queued (shutdown): another worker may take it at once.
-        Publish(new FleetEvent { Node = _node, Kind = final.State.IsTerminal() ? FleetEvent.Ended : FleetEvent.Queued, Id = job.Id });
+        var e = new FleetEvent { Node = _node, Kind = final.State.IsTerminal() ? FleetEvent.Ended : FleetEvent.Queued, Id = job.Id };
+        _outgoing.Writer.TryWrite(new OutgoingEvent(e.ToPayload(), ForgetPreviewOf: job.Id));
         return Task.CompletedTask;
     }
 
@@ -235,7 +242,7 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
 
     internal ILogger Logger => _logger;
 
-    private void Publish(FleetEvent e) => _outgoing.Writer.TryWrite(e.ToPayload());
+    private void Publish(FleetEvent e) => _outgoing.Writer.TryWrite(new OutgoingEvent(e.ToPayload()));
 
     private void Pulse() => Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
@@ -244,13 +251,13 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
     private async Task PublishAsync(CancellationToken stop)
     {
         NpgsqlConnection? connection = null;
-        var batch = new List<string>();
+        var batch = new List<OutgoingEvent>();
         try
         {
             while (await _outgoing.Reader.WaitToReadAsync(stop).ConfigureAwait(false))
             {
                 batch.Clear();
-                while (batch.Count < MaxBatch && _outgoing.Reader.TryRead(out string? payload)) batch.Add(payload);
+                while (batch.Count < MaxBatch && _outgoing.Reader.TryRead(out var next)) batch.Add(next);
                 for (int attempt = 0; attempt < 2; attempt++)
                 {
                     try
@@ -276,6 +283,40 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         {
             if (connection is not null) await connection.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Runs a job's event after the ones before it (a stored preview's read can take longer than the next
+    /// event takes to arrive); the chain goes when the job ends.</summary>
+    private void InOrder(string id, Func<Task> work)
+    {
+        lock (_inOrder)
+        {
+            var previous = _inOrder.GetValueOrDefault(id, Task.CompletedTask);
+            _inOrder[id] = previous.ContinueWith(_ => work(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    private bool HasOrder(string id)
+    {
+        lock (_inOrder) return _inOrder.ContainsKey(id);
+    }
+
+    /// <summary>Reports a progress event, with its preview read from the store when it was too large for the event.</summary>
+    private async Task ReportAsync(ActiveJob job, string id, FleetEvent e)
+    {
+        byte[]? png = null;
+        if (e.PreviewStored)
+        {
+            try
+            {
+                png = await _store.PreviewAsync(id, e.Attempt, e.Step).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
+            {
+                Log.UpkeepFailed(_logger, ex.Message);
+            }
+        }
+        job.Report(e.ToProgress() with { PreviewPng = png ?? e.ToProgress().PreviewPng });
     }
 
     private async Task ListenAsync(CancellationToken stop)
@@ -331,10 +372,14 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
             case FleetEvent.Progress when id is not null && Followed(id) is { } progressed:
                 if (progressed.Record.State != JobState.Running || progressed.Record.Attempt != e.Attempt)
                     progressed.MarkRunning(e.Attempt, progressed.Record.StartedAt ?? _time.GetUtcNow());
-                progressed.Report(e.ToProgress());
+                // A step whose preview is in the store is told once the preview is read (told without it, watchers
+                // would see the previous step's preview as this one's); the job's later events wait their turn.
+                if (e.PreviewStored || HasOrder(id)) InOrder(id, () => ReportAsync(progressed, id, e));
+                else progressed.Report(e.ToProgress());
                 break;
             case FleetEvent.Ended when id is not null && Followed(id) is not null:
-                _ = Task.Run(() => EndFollowedAsync([id]));
+                if (HasOrder(id)) InOrder(id, () => EndFollowedAsync([id]));
+                else _ = Task.Run(() => EndFollowedAsync([id]));
                 break;
         }
     }
@@ -354,6 +399,7 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
                 if (final is not null && !final.State.IsTerminal()) continue;
                 _registry.Remove(id);
                 job.End(final ?? job.Record);
+                lock (_inOrder) _inOrder.Remove(id);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {

@@ -74,6 +74,14 @@ internal sealed class PostgresJobStore : IJobStore
             heartbeat_at TIMESTAMPTZ NOT NULL,
             workers      TEXT NOT NULL);
         """,
+        // Added with preview hand-over: the latest preview of a running job too large for a NOTIFY payload.
+        """
+        CREATE TABLE IF NOT EXISTS zimage_previews (
+            job_id  TEXT PRIMARY KEY REFERENCES zimage_jobs(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            step    INTEGER NOT NULL,
+            png     BYTEA NOT NULL);
+        """,
     ];
 
     private const string JobColumns = """
@@ -133,7 +141,7 @@ internal sealed class PostgresJobStore : IJobStore
     private static bool SchemaIsCurrent(NpgsqlConnection connection)
     {
         using var command = new NpgsqlCommand("""
-            SELECT to_regclass('zimage_nodes') IS NOT NULL
+            SELECT to_regclass('zimage_previews') IS NOT NULL
                AND EXISTS (SELECT 1 FROM information_schema.columns
                            WHERE table_schema = current_schema() AND table_name = 'zimage_jobs' AND column_name = 'weights')
             """, connection);
@@ -330,16 +338,46 @@ internal sealed class PostgresJobStore : IJobStore
 
     /// <summary>Sends the payloads in order, in one round trip (and one transaction, so PostgreSQL delivers them
     /// together, in this order).</summary>
-    public async Task NotifyAsync(NpgsqlConnection connection, IReadOnlyList<string> payloads)
+    /// <summary>Sends a batch of events in one transaction, so that a preview stored for an event is readable when the
+    /// event arrives (NOTIFY is delivered at commit), and a job's stored preview goes when its end is told.</summary>
+    public async Task NotifyAsync(NpgsqlConnection connection, IReadOnlyList<OutgoingEvent> events)
     {
         await using var batch = new NpgsqlBatch(connection);
-        foreach (string payload in payloads)
+        foreach (var e in events)
         {
+            if (e.Preview is { } preview)
+            {
+                var store = new NpgsqlBatchCommand("""
+                    INSERT INTO zimage_previews (job_id, attempt, step, png) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (job_id) DO UPDATE SET attempt = EXCLUDED.attempt, step = EXCLUDED.step, png = EXCLUDED.png
+                    """);
+                store.Parameters.Add(new NpgsqlParameter<string> { TypedValue = preview.JobId });
+                store.Parameters.Add(new NpgsqlParameter<int> { TypedValue = preview.Attempt });
+                store.Parameters.Add(new NpgsqlParameter<int> { TypedValue = preview.Step });
+                store.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = preview.Png });
+                batch.BatchCommands.Add(store);
+            }
+            if (e.ForgetPreviewOf is { } ended)
+            {
+                var forget = new NpgsqlBatchCommand("DELETE FROM zimage_previews WHERE job_id = $1");
+                forget.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ended });
+                batch.BatchCommands.Add(forget);
+            }
             var command = new NpgsqlBatchCommand($"SELECT pg_notify('{Channel}', $1)");
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = payload });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = e.Payload });
             batch.BatchCommands.Add(command);
         }
         await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The stored preview of one step of one attempt; null once a later step replaced it or the job ended.</summary>
+    public async Task<byte[]?> PreviewAsync(string id, int attempt, int step)
+    {
+        await using var command = _source.CreateCommand("SELECT png FROM zimage_previews WHERE job_id = @id AND attempt = @attempt AND step = @step");
+        command.Parameters.Add(P("id", id));
+        command.Parameters.Add(P("attempt", attempt));
+        command.Parameters.Add(P("step", step));
+        return await command.ExecuteScalarAsync().ConfigureAwait(false) as byte[];
     }
 
     /// <summary>Says this node is alive, with its workers as they are now.</summary>
@@ -514,3 +552,9 @@ internal sealed class PostgresJobStore : IJobStore
     private static NpgsqlParameter Typed(string name, object? value, NpgsqlDbType type) =>
         new(name, type) { Value = value ?? DBNull.Value };
 }
+
+/// <summary>One event on its way to NOTIFY: the payload, a preview too large for it (stored first, in the same
+/// transaction), or the job whose stored preview its end retires.</summary>
+internal sealed record OutgoingEvent(string Payload, StoredPreview? Preview = null, string? ForgetPreviewOf = null);
+
+internal sealed record StoredPreview(string JobId, int Attempt, int Step, byte[] Png);

@@ -23,6 +23,10 @@ public sealed class FakeImageGenerator : IImageGenerator
     /// <summary>When set, a job waits here after its first step until the task completes (or it is cancelled).</summary>
     public TaskCompletionSource? Hold { get; set; }
 
+    /// <summary>Edge of the step previews; above 16 they are noise (seeded by the step), which no PNG compresses, so a
+    /// 128-pixel one is as large as a real 1024² job's.</summary>
+    public int PreviewSide { get; set; } = 16;
+
     /// <summary>When it returns an exception, that is thrown after the first denoising step.</summary>
     public Func<GenerationRequest, Exception?>? Failure { get; set; }
 
@@ -50,7 +54,7 @@ public sealed class FakeImageGenerator : IImageGenerator
                 if (StepDelay > TimeSpan.Zero) await Task.Delay(StepDelay, cancellationToken);
                 var elapsed = DateTime.UtcNow - started;
                 progress?.Report(new GenerationProgress(GenerationPhase.Denoise, step, request.Steps, elapsed,
-                    elapsed / step * (request.Steps - step), Preview(step, request.Steps)));
+                    elapsed / step * (request.Steps - step), Preview(step, request.Steps, PreviewSide)));
                 if (Failure?.Invoke(request) is { } failure) throw failure;
                 if (step == 1 && Hold is { } hold) await hold.Task.WaitAsync(cancellationToken);
             }
@@ -77,9 +81,15 @@ public sealed class FakeImageGenerator : IImageGenerator
         }
     }
 
-    /// <summary>A 16x16 preview that brightens with each step.</summary>
-    private static PreviewImage Preview(int step, int steps)
+    /// <summary>A 16x16 preview that brightens with each step, or a larger one of noise.</summary>
+    private static PreviewImage Preview(int step, int steps, int side)
     {
+        if (side != 16)
+        {
+            var noise = new byte[side * side * 3];
+            new Random(step).NextBytes(noise);
+            return new PreviewImage(side, side, noise);
+        }
         var rgb = new byte[16 * 16 * 3];
         byte level = (byte)(255 * step / Math.Max(1, steps));
         for (int i = 0; i < 16 * 16; i++)

@@ -130,6 +130,43 @@ public sealed class FleetTests
         TempFolder.Delete(images);
     }
 
+    [SkippableFact]
+    public async Task A_preview_too_large_for_a_notify_reaches_a_watcher_on_another_node_through_the_store()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        string images = TempFolder.Create();
+        var generator = new Mocks.FakeImageGenerator { PreviewSide = 128, StepDelay = TimeSpan.FromMilliseconds(50) };
+        await using var worker = await InProcessNode.StartAsync(db, "gpu", workers: 1, images, generator);
+        await using var api = await InProcessNode.StartAsync(db, "api", workers: 0, images);
+        await WaitForFleetAsync(api.Http, workers: 1);
+
+        string id = (string)(await api.Http.SubmitAsync(new { prompt = "large previews", width = 1024, height = 1024, steps = 4 }))["id"]!;
+        using var stream = await api.Http.GetStreamAsync($"/api/jobs/{id}/events");
+        using var reader = new StreamReader(stream);
+        var previews = new Dictionary<int, string>();
+        string? name = null;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (await reader.ReadLineAsync(deadline.Token) is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal)) name = line[7..];
+            if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+            if (name == "done") break;
+            var data = JsonNode.Parse(line[6..])!;
+            if (name == "progress" && (string?)data["phase"] == "denoise" && data["preview"] is JsonValue preview)
+                previews[(int)data["step"]!] = (string)preview!;
+        }
+
+        // Every step's own preview, each far over NOTIFY's 8000 bytes, and none left in the store after the end.
+        Assert.Equal([1, 2, 3, 4], previews.Keys.Order());
+        Assert.Equal(4, previews.Values.Distinct().Count());
+        Assert.All(previews.Values, p => Assert.True(p.Length > 8000, $"a {p.Length}-character preview"));
+        var png = Convert.FromBase64String(previews[4]["data:image/png;base64,".Length..]);
+        Assert.Equal((128, 128), (ZImageSharp.Imaging.PngReader.Read(png).Width, ZImageSharp.Imaging.PngReader.Read(png).Height));
+        await Task.Delay(500);
+        Assert.Equal(0, (int)await db.ScalarAsync<long>("SELECT count(*) FROM zimage_previews"));
+        TempFolder.Delete(images);
+    }
+
     internal static async Task WaitForFleetAsync(HttpClient http, int workers, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
