@@ -20,22 +20,7 @@ public sealed class MultiCardTests
         var small = new FakeCard(new FakeImageGenerator(), new FakePlanner { MaxSide = 1024 });
         var large = new FakeCard(new FakeImageGenerator(), new FakePlanner { MaxSide = 2048 });
         string folder = TempFolder.Create();
-        await using var app = ZImageServerHost.Build(["--urls", "http://127.0.0.1:0"], services =>
-        {
-            services.AddSingleton<IImageGenerator>(small);
-            services.AddSingleton<IImageGenerator>(large);
-            // The first engine plans for the process, as zimage serve registers it.
-            services.AddSingleton<IGenerationPlanner>(small);
-            services.AddSingleton<ISystemInfo>(new FakeSystemInfo(small.Generator));
-            services.AddLogging(logging => logging.ClearProviders());
-            services.PostConfigure<ZImageServerOptions>(options =>
-            {
-                options.DataDirectory = folder;
-                options.GpuCount = 2;
-                options.ShutdownGraceSeconds = 1;
-            });
-        });
-        await app.StartAsync();
+        await using var app = await StartAsync(folder, small, large);
         using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
         large.Generator.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -59,5 +44,55 @@ public sealed class MultiCardTests
         Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refused.StatusCode);
         await app.StopAsync();
         TempFolder.Delete(folder);
+    }
+
+    [Fact]
+    public async Task A_job_both_cards_fit_goes_to_the_much_faster_idle_card_and_to_the_slower_one_while_it_is_busy()
+    {
+        var slow = new FakeCard(new FakeImageGenerator(), new FakePlanner { SecondsPerStep = 1.0 });
+        var fast = new FakeCard(new FakeImageGenerator(), new FakePlanner { SecondsPerStep = 0.1 });
+        string folder = TempFolder.Create();
+        await using var app = await StartAsync(folder, slow, fast);
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
+
+        for (int i = 0; i < 4; i++)
+        {
+            string id = (string)(await http.SubmitAsync(new { prompt = $"either {i}", width = 1024, height = 1024, steps = 8 }))["id"]!;
+            Assert.Equal("succeeded", (string)(await http.WaitForEndAsync(id, TimeSpan.FromSeconds(30)))["state"]!);
+        }
+        Assert.Equal(4, Enumerable.Range(0, 4).Sum(i => fast.Generator.Completed($"either {i}")));
+
+        fast.Generator.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        string held = (string)(await http.SubmitAsync(new { prompt = "held on fast", width = 1024, height = 1024, steps = 8 }))["id"]!;
+        await http.WaitForStateAsync(held, "running");
+        string other = (string)(await http.SubmitAsync(new { prompt = "while fast is busy", width = 1024, height = 1024, steps = 8 }))["id"]!;
+        Assert.Equal("succeeded", (string)(await http.WaitForEndAsync(other, TimeSpan.FromSeconds(30)))["state"]!);
+        Assert.Equal(1, slow.Generator.Completed("while fast is busy"));
+        Assert.Equal(1, fast.Generator.Started("held on fast"));
+        fast.Generator.Hold.TrySetResult();
+        Assert.Equal("succeeded", (string)(await http.WaitForEndAsync(held, TimeSpan.FromSeconds(30)))["state"]!);
+        await app.StopAsync();
+        TempFolder.Delete(folder);
+    }
+
+    private static async Task<WebApplication> StartAsync(string folder, FakeCard first, FakeCard second)
+    {
+        var app = ZImageServerHost.Build(["--urls", "http://127.0.0.1:0"], services =>
+        {
+            services.AddSingleton<IImageGenerator>(first);
+            services.AddSingleton<IImageGenerator>(second);
+            // The first engine plans for the process, as zimage serve registers it.
+            services.AddSingleton<IGenerationPlanner>(first);
+            services.AddSingleton<ISystemInfo>(new FakeSystemInfo(first.Generator));
+            services.AddLogging(logging => logging.ClearProviders());
+            services.PostConfigure<ZImageServerOptions>(options =>
+            {
+                options.DataDirectory = folder;
+                options.GpuCount = 2;
+                options.ShutdownGraceSeconds = 1;
+            });
+        });
+        await app.StartAsync();
+        return app;
     }
 }

@@ -31,6 +31,18 @@ internal sealed class JobQueue
         return position;
     }
 
+    /// <summary>Wakes every waiting worker to look at the queue again (a worker that some were leaving jobs to became busy).</summary>
+    public void Wake()
+    {
+        TaskCompletionSource arrived;
+        lock (_gate)
+        {
+            arrived = _arrived;
+            _arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        arrived.TrySetResult();
+    }
+
     public bool TryRemove(string id)
     {
         lock (_gate) return _ids.Remove(id);

@@ -15,6 +15,8 @@ internal sealed class LocalDispatch(
     ILogger<LocalDispatch> logger) : IJobDispatch
 {
     private IReadOnlyList<WorkerSlot> _slots = [];
+    // Workers waiting for a job now: a job both fit goes to the much faster one (WorkerFit.PreferFasterFactor).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<WorkerSlot, byte> _idle = new();
 
     public int QueueDepth => queue.Count;
 
@@ -42,13 +44,17 @@ internal sealed class LocalDispatch(
     public WorkerMatch Match(GenerationRequest request, PlanReport localPlan) =>
         localPlan.Fits || _slots.Skip(1).Any(s => WorkerFit.Plan(s, request).Fits) ? WorkerMatch.Fit : new WorkerMatch(false, localPlan.Summary);
 
-    /// <summary>A worker takes a job its own plan fits, and leaves one it does not fit to a worker that does; a job
-    /// that no worker fits any more (the card filled up since admission) is taken, and fails saying why.</summary>
+    /// <summary>A worker takes a job its own plan fits, unless another idle worker is predicted to run it much
+    /// faster; it leaves one it does not fit to a worker that does. A job that no worker fits any more (the card
+    /// filled up since admission) is taken, and fails saying why.</summary>
     private bool Takes(WorkerSlot slot, string id)
     {
         if (_slots.Count == 1 || !registry.TryGet(id, out var job)) return true;
         var request = job.Record.Request;
-        return WorkerFit.Plan(slot, request).Fits || !_slots.Any(other => other != slot && WorkerFit.Plan(other, request).Fits);
+        var mine = WorkerFit.Plan(slot, request);
+        var others = _slots.Where(other => other != slot).ToList();
+        if (mine.Fits) return !others.Any(other => _idle.ContainsKey(other) && WorkerFit.MuchFaster(WorkerFit.Plan(other, request), mine));
+        return !others.Any(other => WorkerFit.Plan(other, request).Fits);
     }
 
     public async Task<(ActiveJob Job, int Position)?> AdmitAsync(JobRecord record, int capacity)
@@ -80,6 +86,7 @@ internal sealed class LocalDispatch(
         while (!stoppingToken.IsCancellationRequested)
         {
             string id;
+            _idle[slot] = 0;
             try
             {
                 id = await queue.DequeueAsync(candidate => Takes(slot, candidate), stoppingToken).ConfigureAwait(false);
@@ -88,6 +95,12 @@ internal sealed class LocalDispatch(
             {
                 return null;
             }
+            finally
+            {
+                _idle.TryRemove(slot, out _);
+            }
+            // The others may have left a job to this worker, which is busy now: they look again.
+            if (_slots.Count > 1) queue.Wake();
             if (!registry.TryGet(id, out var job)) continue;
             if (job.UserCancel.IsCancellationRequested)
             {

@@ -266,6 +266,17 @@ internal sealed class PostgresJobStore : IJobStore
         }
     }
 
+    /// <summary>The workers running a job now (under a live lease): the database's word, not a heartbeat's.</summary>
+    public async Task<IReadOnlySet<string>> BusyWorkersAsync()
+    {
+        await using var command = _source.CreateCommand(
+            "SELECT DISTINCT worker FROM zimage_jobs WHERE state = 'running' AND lease_expires_at > now() AND worker IS NOT NULL");
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        var busy = new HashSet<string>(StringComparer.Ordinal);
+        while (await reader.ReadAsync().ConfigureAwait(false)) busy.Add(reader.GetString(0));
+        return busy;
+    }
+
     /// <summary>Renews a running job's lease: null when the lease is lost (the job was re-claimed, ended or deleted),
     /// else whether a cancel was requested.</summary>
     public async Task<bool?> RenewAsync(string id, int attempt, int leaseSeconds)

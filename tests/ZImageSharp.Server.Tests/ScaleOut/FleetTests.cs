@@ -131,6 +131,36 @@ public sealed class FleetTests
     }
 
     [SkippableFact]
+    public async Task A_job_both_cards_fit_goes_to_the_much_faster_one_while_it_is_idle_and_to_the_other_while_it_is_busy()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        string images = TempFolder.Create();
+        await using var slow = await InProcessNode.StartAsync(db, "slow", workers: 1, images, secondsPerStep: 1.0);
+        await using var fast = await InProcessNode.StartAsync(db, "fast", workers: 1, images, secondsPerStep: 0.1);
+        await using var api = await InProcessNode.StartAsync(db, "api", workers: 0, images);
+        // Every node has seen both workers (each reads the fleet once a second).
+        foreach (var node in new[] { api, slow, fast }) await WaitForFleetAsync(node.Http, workers: 2);
+
+        for (int i = 0; i < 4; i++)
+        {
+            string id = (string)(await api.Http.SubmitAsync(new { prompt = $"either {i}", width = 1024, height = 1024, steps = 8 }))["id"]!;
+            Assert.Equal("succeeded", (string)(await api.Http.WaitForEndAsync(id, TimeSpan.FromSeconds(30)))["state"]!);
+        }
+        Assert.Equal(4, Enumerable.Range(0, 4).Sum(i => fast.Generator.Completed($"either {i}")));
+
+        fast.Generator.Hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        string held = (string)(await api.Http.SubmitAsync(new { prompt = "held on fast", width = 1024, height = 1024, steps = 8 }))["id"]!;
+        await api.Http.WaitForStateAsync(held, "running");
+        // Busy is the database's word (a running job under a live lease), not a heartbeat's: no wait for one.
+        string other = (string)(await api.Http.SubmitAsync(new { prompt = "while fast is busy", width = 1024, height = 1024, steps = 8 }))["id"]!;
+        Assert.Equal("succeeded", (string)(await api.Http.WaitForEndAsync(other, TimeSpan.FromSeconds(30)))["state"]!);
+        Assert.Equal(1, slow.Generator.Completed("while fast is busy"));
+        fast.Generator.Hold.TrySetResult();
+        Assert.Equal("succeeded", (string)(await api.Http.WaitForEndAsync(held, TimeSpan.FromSeconds(30)))["state"]!);
+        TempFolder.Delete(images);
+    }
+
+    [SkippableFact]
     public async Task A_preview_too_large_for_a_notify_reaches_a_watcher_on_another_node_through_the_store()
     {
         await using var db = await TestDatabase.CreateAsync();

@@ -28,14 +28,14 @@ public sealed class InProcessNode : IAsyncDisposable
     public HttpClient Http { get; }
 
     public static async Task<InProcessNode> StartAsync(TestDatabase db, string name, int workers, string images,
-        FakeImageGenerator? generator = null, int maxSide = 2048, int leaseSeconds = 3,
+        FakeImageGenerator? generator = null, int maxSide = 2048, int leaseSeconds = 3, double secondsPerStep = 0.1,
         Action<ZImageServerOptions>? configure = null)
     {
         generator ??= new FakeImageGenerator();
         string folder = TempFolder.Create();
         var app = ZImageServerHost.Build(["--urls", "http://127.0.0.1:0"], services =>
         {
-            TestHostProgram.RegisterFakes(services, generator, new FakePlanner { MaxSide = maxSide });
+            TestHostProgram.RegisterFakes(services, generator, new FakePlanner { MaxSide = maxSide, SecondsPerStep = secondsPerStep });
             services.AddLogging(logging => logging.ClearProviders());
             services.PostConfigure<ZImageServerOptions>(options =>
             {
