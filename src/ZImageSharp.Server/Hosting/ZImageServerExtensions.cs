@@ -75,6 +75,8 @@ public static class ZImageServerExtensions
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<JobService>();
         services.AddSingleton<GenerationWorker>();
+        // Before the workers: a bucket that refuses the keys stops startup rather than failing the first job.
+        services.AddHostedService<S3StoreCheck>();
         services.AddHostedService(provider => provider.GetRequiredService<GenerationWorker>());
 
         services.AddProblemDetails();

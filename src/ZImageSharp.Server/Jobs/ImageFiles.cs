@@ -21,8 +21,7 @@ internal sealed class ImageFiles
         Folder = o.ResolvedImagesDirectory;
         Directory.CreateDirectory(Folder);
         if (!string.IsNullOrWhiteSpace(o.S3Bucket))
-            _s3 = new S3ObjectStore(new HttpClient { Timeout = TimeSpan.FromSeconds(60) }, new Uri(o.S3Endpoint!), o.S3Bucket, o.S3Prefix,
-                new S3Signer(o.ResolvedS3AccessKey!, o.ResolvedS3SecretKey!, o.S3Region), time);
+            _s3 = S3ObjectStore.For(o, time);
     }
 
     public string Folder { get; }

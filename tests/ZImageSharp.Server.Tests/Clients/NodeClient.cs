@@ -30,7 +30,7 @@ internal sealed class NodeClient
         string? npm = FindOnPath("npm");
         if (node is null || npm is null)
         {
-            string missing = $"{(node is null ? "node" : "npm")} is not on PATH; the OpenAI SDK tests need Node 20+ and npm.";
+            string missing = $"{(node is null ? "node" : "npm")} is not on PATH; the Node client tests (tests/clients) need Node 20+ and npm.";
             if (InCi) throw new InvalidOperationException(missing + " CI must run them.");
             Skip.If(node is null, missing);
             throw new InvalidOperationException(missing + " node is there, so npm should be too.");
