@@ -90,6 +90,10 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         if (settings.NodeName is { } node) args.AddRange(["--ZImage:Server:NodeName", node]);
         var devices = settings.DeviceList;
         if (devices is not null) args.AddRange(["--ZImage:Server:GpuCount", devices.Count.ToString()]);
+        // Host settings the command has no option for (--ZImage:Server:LeaseSeconds=3, --Logging:LogLevel:Default
+        // Warning): Spectre splits such a name at its colons, so they are taken from the command line as typed; those
+        // after "--" come raw.
+        args.AddRange(HostSettings(Environment.GetCommandLineArgs().Skip(1).ToArray()));
         args.AddRange(context.Remaining.Raw);
 
         // Added to the options, not passed as arguments: an array in appsettings.json would share their indexes.
@@ -147,6 +151,20 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
         finally
         {
             foreach (var each in engines) each.Dispose();
+        }
+    }
+
+    /// <summary>The host configuration settings among <paramref name="argv"/> before any "--": a name of the form
+    /// --Section:Key (with =value, or the value as the next argument).</summary>
+    internal static IEnumerable<string> HostSettings(IReadOnlyList<string> argv)
+    {
+        for (int i = 0; i < argv.Count && argv[i] != "--"; i++)
+        {
+            string a = argv[i];
+            int colon = a.IndexOf(':'), equals = a.IndexOf('=');
+            if (!a.StartsWith("--", StringComparison.Ordinal) || colon < 3 || (equals >= 0 && equals < colon)) continue;
+            yield return a;
+            if (equals < 0 && i + 1 < argv.Count && !argv[i + 1].StartsWith('-')) yield return argv[++i];
         }
     }
 }
