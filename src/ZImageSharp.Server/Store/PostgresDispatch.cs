@@ -105,7 +105,8 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
         var reasons = new List<string>();
         foreach (var slot in _slots)
         {
-            var plan = WorkerFit.Plan(slot, request);
+            // Admission planned for this node's planner already: a slot that plans with it is not planned again.
+            var plan = ReferenceEquals(slot.Planner, _planner) ? localPlan : WorkerFit.Plan(slot, request);
             if (plan.Fits) return WorkerMatch.Fit;
             reasons.Add(WorkerFit.Reason(slot.Name, slot.Device, plan));
         }
@@ -325,7 +326,8 @@ internal sealed class PostgresDispatch : IJobDispatch, IAsyncDisposable
                 Log.UpkeepFailed(_logger, ex.Message);
             }
         }
-        job.Report(e.ToProgress() with { PreviewPng = png ?? e.ToProgress().PreviewPng });
+        var progress = e.ToProgress();
+        job.Report(png is null ? progress : progress with { PreviewPng = png });
     }
 
     private async Task ListenAsync(CancellationToken stop)
