@@ -9,8 +9,13 @@ use by zimage (the ballast samples cudaMemGetInfo every 20 ms: free-before minus
 v2 with memory.max (or, where the cgroup cannot be made, with --ram-budget, and says which).
 
   python3 scripts/gpu-small-cards.py --zimage Z --model DIR [--free 24,16,12,8,6,4] [--sizes 1024,2048]
-         [--host-limits 16:8,32:8,16:0] [--out DIR]
---host-limits takes HOST_GiB:FREE_GiB[:SIZE] (FREE 0 = no ballast; SIZE defaults to the first of --sizes). Writes OUT/small-cards.json and prints a table.
+         [--host-limits 16:8,32:8,16:0] [--cells "0:1024:--dtype fp32"] [--baseline-zimage Z0 --startup-runs N]
+         [--out DIR]
+--host-limits takes HOST_GiB:FREE_GiB[:SIZE] (FREE 0 = no ballast; SIZE defaults to the first of --sizes).
+--cells takes FREE_GiB:SIZE:FLAGS;… (extra generate flags, e.g. --dtype fp32), compared with the resident bf16 image.
+--baseline-zimage runs another build (e.g. the code before a change) and this one in turn, resident at the first
+size, --startup-runs times each, and reports start-up (the process's wall time less its generation) side by side.
+Writes OUT/LABEL.json and prints a table.
 """
 import argparse, json, os, re, subprocess, sys, threading, time
 
@@ -86,7 +91,7 @@ def make_cgroup(name, limit_gib):
         return None
 
 
-def run_zimage(args, extra, cgroup=None, ballast=None):
+def run_zimage(args, extra, cgroup=None, ballast=None, zimage=None):
     """Runs one `zimage generate`; returns wall time, ru_maxrss, output text and the card's peak use."""
     if ballast:
         before = ballast.ask("reset")
@@ -95,7 +100,7 @@ def run_zimage(args, extra, cgroup=None, ballast=None):
             with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
     start = time.time()
-    p = subprocess.Popen([args.zimage, "generate", "--device", "cuda", "--model", args.model, "--seed", "7",
+    p = subprocess.Popen([zimage or args.zimage, "generate", "--device", "cuda", "--model", args.model, "--seed", "7",
                           "--prompt", "a red fox in the snow"] + extra,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=enter_cgroup,
                          env=dict(os.environ, NO_COLOR="1", COLUMNS="200"))
@@ -123,6 +128,11 @@ def parse(result):
     result["oom_error"] = "out of memory" in out.lower() and result["rc"] != 0
     m = re.search(r"plan: (.*?VAE [^.]*\.)", out)
     result["plan"] = m.group(1) if m else None
+    # What the plan predicted, to set beside what was measured: "peak 21.91 GiB of …, host RAM 1.00 GiB of …".
+    m = re.search(r"plan: \S+ in [0-9.]+ s, peak ([0-9.]+) (GiB|MiB) of", out)
+    result["plan_peak_gib"] = round(float(m.group(1)) / (1024 if m.group(2) == "MiB" else 1), 2) if m else None
+    m = re.search(r"host RAM ([0-9.]+) (GiB|MiB) of", out)
+    result["plan_host_gib"] = round(float(m.group(1)) / (1024 if m.group(2) == "MiB" else 1), 2) if m else None
     result["phases"] = (re.search(r"(encode \d+ ms.*?total [0-9.]+ s)", out) or [None, None])[1] if re.search(r"encode \d+ ms", out) else None
     return result
 
@@ -145,13 +155,16 @@ def main():
     ap.add_argument("--images", default="/tmp/small-cards")
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp"))
     ap.add_argument("--label", default="small-cards")
+    ap.add_argument("--cells", default="")
+    ap.add_argument("--baseline-zimage", default="")
+    ap.add_argument("--startup-runs", type=int, default=3)
     args = ap.parse_args()
     os.makedirs(args.images, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
 
-    def cell(free, size, host=None, extra=()):
-        name = f"{args.images}/f{free}-s{size}" + (f"-h{host}" if host else "") + ".png"
+    def cell(free, size, host=None, extra=(), zimage=None, tag=""):
+        name = f"{args.images}/f{free}-s{size}" + (f"-h{host}" if host else "") + tag + ".png"
         ballast = Ballast(free) if free else Ballast(0)
         cgroup, flags = None, ["-W", str(size), "-H", str(size), "--output", name] + list(extra)
         how = "none"
@@ -161,14 +174,17 @@ def main():
             if not cgroup:
                 flags += ["--ram-budget", f"{host}GiB"]
         try:
-            r = parse(run_zimage(args, flags, cgroup, ballast))
+            r = parse(run_zimage(args, flags, cgroup, ballast, zimage))
         finally:
             ballast.close()
         r.update({"free_gib": free, "size": size, "host_gib": host, "host_limit": how, "image": name,
-                  "free_at_start_gib": round(ballast.free / 2**30, 2)})
+                  "free_at_start_gib": round(ballast.free / 2**30, 2), "extra_flags": " ".join(extra),
+                  "build": "baseline" if zimage else "this"})
+        if r["generate_s"]:
+            r["startup_s"] = round(r["wall_s"] - r["generate_s"], 2)
         rows.append(r)
         status = "ok" if r["rc"] == 0 else f"rc {r['rc']}"
-        print(f"free {free or 'all':>4} GiB  {size}²  host {host or '-':>3}  {status:6} gen {r['generate_s']} s  wall {r['wall_s']} s  "
+        print(f"free {free or 'all':>4} GiB  {size}²  host {host or '-':>3} {' '.join(extra)} {r['build']}  {status:6} gen {r['generate_s']} s  wall {r['wall_s']} s  "
               f"card peak {r['card_peak_gib']} GiB  rss {r['max_rss_gib']} GiB  oom-recoveries {r['oom_recoveries']}", flush=True)
         if r["rc"] != 0:
             print(r["output"][-2000:], flush=True)
@@ -184,8 +200,19 @@ def main():
     for spec in [h for h in args.host_limits.split(",") if h]:
         parts = [int(x) for x in spec.split(":")]
         cell(parts[1], parts[2] if len(parts) > 2 else sizes[0], host=parts[0])
+    for i, spec in enumerate(c for c in args.cells.split(";") if c):
+        free, size, flags = spec.split(":", 2)
+        cell(int(free), int(size), extra=flags.split(), tag=f"-c{i}")
+    startup = []
+    if args.baseline_zimage:
+        # Alternated, so the page cache and the card's clocks treat both builds alike.
+        for i in range(args.startup_runs):
+            startup.append(cell(0, sizes[0], zimage=args.baseline_zimage, tag=f"-base{i}"))
+            startup.append(cell(0, sizes[0], tag=f"-this{i}"))
 
     for r in rows:
+        if r in startup:
+            continue
         base = resident.get(r["size"])
         if r["rc"] == 0 and base and base["rc"] == 0:
             r["time_vs_resident"] = round(r["generate_s"] / base["generate_s"], 3) if r["generate_s"] and base["generate_s"] else None
@@ -198,6 +225,13 @@ def main():
         print(f"| {r['free_gib'] or 'all'} | {r['size']} | {(str(r['host_gib']) + ' (' + r['host_limit'] + ')') if r['host_gib'] else '-'} | "
               f"{'yes' if r['rc'] == 0 else 'NO'} | {r['generate_s']} | {r.get('time_vs_resident')} | {r['card_peak_gib']} | "
               f"{r['max_rss_gib']} | {r.get('rel_l2_vs_resident')} | {r['plan']} |")
+    if startup:
+        print("\n| build | start-up s (wall − generation) | generate s | wall s | card peak GiB | peak RSS GiB |")
+        print("|---|---|---|---|---|---|")
+        for r in startup:
+            print(f"| {r['build']} | {r.get('startup_s')} | {r['generate_s']} | {r['wall_s']} | {r['card_peak_gib']} | {r['max_rss_gib']} |")
+    for r in startup:
+        r["output_tail"] = r.pop("output")[-3000:]
     with open(os.path.join(args.out, f"{args.label}.json"), "w") as f:
         json.dump(rows, f, indent=1)
 

@@ -45,7 +45,7 @@ public class ReportTests
         var table = PlanTable.Format(PlanOn(4, Square(4096)));
 
         Assert.Contains("does not fit: device budget 3.50 GiB", table);
-        Assert.Contains("largest size that fits: 2512x2512", table);
+        Assert.Contains("largest size that fits: 2592x2592", table);
     }
 
     [Fact]
