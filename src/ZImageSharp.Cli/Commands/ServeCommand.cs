@@ -1,7 +1,9 @@
 using System.ComponentModel;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -135,6 +137,7 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
                 : string.Join(", ", engines.Select((e, i) => $"worker {i}: {e.Device.Description}"));
             AnsiConsole.MarkupLineInterpolated($"[grey]{where}; listening on {settings.Urls}[/]");
 
+            bool starting = true;
             var app = ZImageServerHost.Build([.. args], services =>
             {
                 foreach (var each in engines) services.AddSingleton<IImageGenerator>(each);
@@ -142,8 +145,23 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
                 services.AddSingleton<ILoraCatalog>(engine);
                 services.AddSingleton<ISystemInfo>(engine);
                 Security(services);
+                // A failed start reaches the user as one error line below; the host's own log of it is a stack trace.
+                services.Configure<LoggerFilterOptions>(logging => logging.Rules.Add(new LoggerFilterRule(
+                    null, HostLogCategory, LogLevel.Information, (_, _, _) => !Volatile.Read(ref starting))));
             });
-            app.StartAsync(cancellationToken).GetAwaiter().GetResult();
+            try
+            {
+                app.StartAsync(cancellationToken).GetAwaiter().GetResult();
+            }
+            catch (IOException e) when (e.InnerException is AddressInUseException)
+            {
+                throw new UsageException($"Cannot listen on {settings.Urls}: the address is already in use (another server, or a " +
+                                         "zimage serve still running). Stop it, or choose another address with --urls.");
+            }
+            finally
+            {
+                Volatile.Write(ref starting, false);
+            }
             app.WaitForShutdownAsync(cancellationToken).GetAwaiter().GetResult();
             app.DisposeAsync().AsTask().GetAwaiter().GetResult();
             return 0;
@@ -153,6 +171,9 @@ internal sealed class ServeCommand : Command<ServeCommand.Settings>
             foreach (var each in engines) each.Dispose();
         }
     }
+
+    /// <summary>Where Microsoft.Extensions.Hosting logs "Hosting failed to start" with the exception.</summary>
+    private const string HostLogCategory = "Microsoft.Extensions.Hosting.Internal.Host";
 
     /// <summary>The host configuration settings among <paramref name="argv"/> before any "--": a name of the form
     /// --Section:Key (with =value, or the value as the next argument).</summary>

@@ -146,6 +146,24 @@ public sealed partial class CommandLineTests : IDisposable
         Assert.Equal("", stderr);
     }
 
+    [Fact]
+    public void ServeOnAnAddressInUseSaysSoInOneLineWithoutAStackTrace()
+    {
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        int port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+        var data = Path.Combine(_dir.FullName, "data");
+
+        var (code, stdout, stderr) = RunProcess(BuiltExecutable(), "serve", "--device", "cpu", "--urls", $"http://127.0.0.1:{port}",
+            $"--ZImage:Server:DataDirectory={data}");
+
+        Assert.Equal(2, code);
+        Assert.Equal($"error: Cannot listen on http://127.0.0.1:{port}: the address is already in use (another server, or a " +
+                     "zimage serve still running). Stop it, or choose another address with --urls.", stderr.Trim());
+        Assert.DoesNotContain("Hosting failed to start", stdout);
+        Assert.DoesNotContain("   at ", stdout + stderr);
+    }
+
     [GeneratedRegex(@"`(src/ZImageSharp\.Cli/bin/Release/[^`\s]+/zimage)`")]
     private static partial Regex BuiltPathInReadme();
 
