@@ -21,6 +21,8 @@ internal static class ErrorCodes
     public const string CrossSite = "cross_site";
     public const string UnknownHost = "unknown_host";
     public const string MethodNotAllowed = "method_not_allowed";
+    /// <summary>The S3 image store refused or did not answer: the server's upstream failed, not the server or client.</summary>
+    public const string ImageStoreFailed = "image_store_failed";
 
     public static string Wire(ErrorCode code) => code switch
     {
@@ -45,6 +47,7 @@ internal static class ErrorCodes
         Conflict or Cancelled => StatusCodes.Status409Conflict,
         // The card ran out even after the engine's recoveries, or is gone: the request may succeed later.
         "out_of_memory" or "device_unavailable" or ShuttingDown => StatusCodes.Status503ServiceUnavailable,
+        ImageStoreFailed => StatusCodes.Status502BadGateway,
         Timeout => StatusCodes.Status504GatewayTimeout,
         _ => StatusCodes.Status500InternalServerError,
     };
@@ -84,6 +87,7 @@ internal static class ErrorCodes
         CrossSite => "Cross-site requests may not change anything.",
         UnknownHost => "The server does not answer to this host name.",
         MethodNotAllowed => "The route does not serve this method.",
+        ImageStoreFailed => "The image store failed.",
         _ => "The server failed.",
     };
 }

@@ -36,6 +36,7 @@ internal sealed class ProblemExceptionHandler : IExceptionHandler
             JobConflictException conflict => Problem(ErrorCodes.Conflict, conflict.Message),
             JobEndedException ended => Ended(ended),
             SyncTimeoutException timeout => Problem(ErrorCodes.Timeout, timeout.Message),
+            Store.S3StoreException store => Problem(ErrorCodes.ImageStoreFailed, store.Message),
             ZImageException known => Problem(ErrorCodes.Wire(known.Code), known.Message),
             BadHttpRequestException bad => Problem("invalid_request", bad.Message, bad.StatusCode),
             _ => null,

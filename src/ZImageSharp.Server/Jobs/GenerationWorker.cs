@@ -195,6 +195,7 @@ internal sealed class GenerationWorker(
             var error = e switch
             {
                 NoPlanFitsException noPlan => new JobError(ErrorCodes.Wire(noPlan.Code), noPlan.Phase, noPlan.Message),
+                Store.S3StoreException store => new JobError(ErrorCodes.ImageStoreFailed, progress.PhaseName, store.Message),
                 ZImageException known => new JobError(ErrorCodes.Wire(known.Code), progress.PhaseName, known.Message),
                 _ => new JobError(ErrorCodes.Wire(ErrorCode.Internal), progress.PhaseName,
                     $"The engine failed unexpectedly in phase {progress.PhaseName}; the server log has the details."),

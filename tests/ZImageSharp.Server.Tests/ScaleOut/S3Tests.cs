@@ -131,8 +131,8 @@ public sealed class S3Tests
 
         // Written to the bucket only, so this read goes to the store, which now refuses the node's signature.
         var read = await http.GetAsync($"/api/jobs/{before}/images/0");
-        var problem = await read.AssertProblem(HttpStatusCode.InternalServerError);
-        Assert.Equal("internal", (string)problem["code"]!);
+        var problem = await read.AssertProblem(HttpStatusCode.BadGateway);
+        Assert.Equal("image_store_failed", (string)problem["code"]!);
         string detail = (string)problem["detail"]!;
         Assert.Contains($"Could not read s3 {s3.Endpoint.GetLeftPart(UriPartial.Authority)}/{Bucket}/{Prefix}{before}-0.png: HTTP 403 SignatureDoesNotMatch", detail);
         Assert.Contains("S3SecretKey", detail);
@@ -141,7 +141,7 @@ public sealed class S3Tests
         string after = (string)(await http.SubmitAsync(new { prompt = "after", width = 256, height = 256, steps = 2 }))["id"]!;
         var failed = await http.WaitForEndAsync(after);
         Assert.Equal("failed", (string)failed["state"]!);
-        Assert.Equal("internal", (string)failed["error"]!["code"]!);
+        Assert.Equal("image_store_failed", (string)failed["error"]!["code"]!);
         Assert.Contains($"Could not write s3 {s3.Endpoint.GetLeftPart(UriPartial.Authority)}/{Bucket}/{Prefix}{after}-0.png: HTTP 403 SignatureDoesNotMatch",
             (string)failed["error"]!["message"]!);
         Assert.DoesNotContain((await s3.ReadWithAwsSdkAsync(Prefix)).Objects, o => o.Key.Contains(after, StringComparison.Ordinal));
@@ -161,7 +161,7 @@ public sealed class S3Tests
 
         string id = (string)(await http.SubmitAsync(new { prompt = "write only", width = 256, height = 256, steps = 2 }))["id"]!;
         Assert.Equal("succeeded", (string)(await http.WaitForEndAsync(id))["state"]!);
-        var problem = await (await http.GetAsync($"/api/jobs/{id}/images/0")).AssertProblem(HttpStatusCode.InternalServerError);
+        var problem = await (await http.GetAsync($"/api/jobs/{id}/images/0")).AssertProblem(HttpStatusCode.BadGateway);
         Assert.Contains($"Could not read s3 {s3.Endpoint.GetLeftPart(UriPartial.Authority)}/{Bucket}/{Prefix}{id}-0.png: HTTP 403 AccessDenied",
             (string)problem["detail"]!);
     }
