@@ -51,7 +51,9 @@ public sealed class AdmissionTests
         Assert.Equal(1024, (int)problem["largest_fitting_size"]!["width"]!);
         Assert.Equal(768, (int)problem["largest_fitting_size"]!["height"]!);
         Assert.Equal("denoise", (string)problem["phase"]!);
-        Assert.Contains("The largest size that fits is 1024x768.", (string)problem["detail"]!);
+        string detail = (string)problem["detail"]!;
+        Assert.Equal("A 2048x1536 request with 1 image(s) cannot run here: 2048x1536 does not fit 20.00 GiB: even at its leanest " +
+                     "the denoise phase needs 64.00 GiB. The largest size that fits at this aspect ratio is 1024x768.", detail);
         Assert.Equal(0, server.Generator.TotalStarted);
         var history = await client.GetFromJsonAsync<JsonNode>("/api/jobs");
         Assert.Empty(history!["jobs"]!.AsArray());

@@ -209,9 +209,13 @@ internal sealed class JobService(
     {
         // The phase that needs the most memory is the one that does not fit.
         string phase = plan.Phases.Count == 0 ? "plan" : plan.Phases.MaxBy(p => p.PredictedPeakBytes)!.Phase;
-        string largest = plan.LargestFittingSize is { } size ? $" The largest size that fits is {size}." : " No size fits this device.";
+        // A planner's summary may already name the largest size (the engine's does); say it once, as one sentence.
+        string summary = plan.Summary.TrimEnd().TrimEnd('.');
+        string largest = plan.LargestFittingSize is { } size
+            ? summary.Contains(size.ToString(), StringComparison.Ordinal) ? "" : $" The largest size that fits is {size}."
+            : summary.Contains("No size fits", StringComparison.Ordinal) ? "" : " No size fits this device.";
         return new NoPlanFitsException(
-            $"A {request.Width}x{request.Height} request with {request.Count} image(s) does not fit this device: {plan.Summary}.{largest}",
+            $"A {request.Width}x{request.Height} request with {request.Count} image(s) cannot run here: {summary}.{largest}",
             phase, plan.LargestFittingSize);
     }
 
@@ -220,7 +224,7 @@ internal sealed class JobService(
     {
         string phase = plan.Phases.Count == 0 ? "plan" : plan.Phases.MaxBy(p => p.PredictedPeakBytes)!.Phase;
         return new NoPlanFitsException(
-            $"A {request.Width}x{request.Height} request with {request.Count} image(s) fits no worker online: {match.Why}.", phase, null);
+            $"A {request.Width}x{request.Height} request with {request.Count} image(s) fits no worker online: {match.Why.TrimEnd().TrimEnd('.')}.", phase, null);
     }
 
     private Exception Refused(string reason, Exception e)

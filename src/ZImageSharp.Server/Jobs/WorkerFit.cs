@@ -38,7 +38,7 @@ internal static class WorkerFit
     /// <summary>One worker's reason, for the error that says a request fits no worker.</summary>
     public static string Reason(string worker, string device, PlanReport? plan) => plan is null
         ? $"{worker} ({device}): its capacity could not be read (a node of another version?)"
-        : $"{worker} ({device}): {plan.Summary}";
+        : $"{worker} ({device}): {plan.Summary.TrimEnd().TrimEnd('.')}"; // joined with "; " into one sentence
 }
 
 /// <summary>Whether some worker online fits a request and, when none does, each worker's reason.</summary>

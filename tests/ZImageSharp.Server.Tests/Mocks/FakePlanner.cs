@@ -48,6 +48,9 @@ public sealed class FakePlanner : IGenerationPlanner
                 phases, null, "resident bf16");
         double scale = Math.Min((double)maxSide / request.Width, (double)maxSide / request.Height);
         var largest = new ImageSize((int)(request.Width * scale) / 16 * 16, (int)(request.Height * scale) / 16 * 16);
-        return new PlanReport(false, budget, 64L << 30, TimeSpan.Zero, phases, largest, "denoise needs 64.00 GiB of 20.00 GiB");
+        return new PlanReport(false, budget, 64L << 30, TimeSpan.Zero, phases, largest,
+            // As the engine's planner words it: the summary itself names the largest size.
+            $"{request.Width}x{request.Height} does not fit 20.00 GiB: even at its leanest the denoise phase needs 64.00 GiB. " +
+            $"The largest size that fits at this aspect ratio is {largest}.");
     }
 }

@@ -51,6 +51,8 @@ public sealed class FleetTests
         Assert.EndsWith("no-plan-fits", (string)problem["type"]!);
         string detail = (string)problem["detail"]!;
         Assert.Contains("fits no worker online", detail);
+        Assert.DoesNotContain("..", detail); // the workers' reasons make one sentence
+        Assert.DoesNotContain(".;", detail);
         // Each worker's own plan, made on the API node from the capacity that worker published.
         Assert.Contains("large/0", detail);
         Assert.Contains("small/0", detail);
