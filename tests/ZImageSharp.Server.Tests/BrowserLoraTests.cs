@@ -27,64 +27,54 @@ public sealed class BrowserLoraTests(TinyEngineWithLorasFixture tiny, ITestOutpu
         await using var live = new ServerFactory();
         var address = tiny.ServeOnLoopback(live);
         using var http = new HttpClient { BaseAddress = address };
-        string profile = TempFolder.Create();
-        try
-        {
-            using var playwright = await Playwright.CreateAsync();
-            await using var browser = await HeadlessChromium.LaunchAsync(playwright, profile);
-            var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
-            var consoleErrors = HeadlessChromium.WatchErrors(page);
+        await using var browser = await BrowserPage.OpenAsync();
+        var page = browser.Page;
 
-            await page.GotoAsync(address.ToString());
-            await Assertions.Expect(page.Locator("#model-name")).ToHaveTextAsync(tiny.Engine.Model.Name);
-            await Assertions.Expect(page.Locator("#lora-row")).ToBeVisibleAsync();
-            Assert.Equal(["", LoraName], await page.Locator("#lora option").EvaluateAllAsync<string[]>("os => os.map(o => o.value)"));
+        await page.GotoAsync(address.ToString());
+        await Assertions.Expect(page.Locator("#model-name")).ToHaveTextAsync(tiny.Engine.Model.Name);
+        await Assertions.Expect(page.Locator("#lora-row")).ToBeVisibleAsync();
+        Assert.Equal(["", LoraName], await page.Locator("#lora option").EvaluateAllAsync<string[]>("os => os.map(o => o.value)"));
 
-            await page.Locator("#prompt").FillAsync(Prompt);
-            await page.Locator("#width").FillAsync("128");
-            await page.Locator("#height").FillAsync("128");
-            await page.Locator("#steps").FillAsync("3");
-            await page.Locator("#seed-random").UncheckAsync();
-            await page.Locator("#seed").FillAsync(Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            await page.Locator("#lora").SelectOptionAsync(LoraName);
-            await page.Locator("#lora-strength").FillAsync("1");
-            var withLora = await GenerateAsync(page, http);
+        await page.Locator("#prompt").FillAsync(Prompt);
+        await page.Locator("#width").FillAsync("128");
+        await page.Locator("#height").FillAsync("128");
+        await page.Locator("#steps").FillAsync("3");
+        await page.Locator("#seed-random").UncheckAsync();
+        await page.Locator("#seed").FillAsync(Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await page.Locator("#lora").SelectOptionAsync(LoraName);
+        await page.Locator("#lora-strength").FillAsync("1");
+        var withLora = await GenerateAsync(page, http);
 
-            await page.Locator("#lora").SelectOptionAsync("");
-            var without = await GenerateAsync(page, http);
+        await page.Locator("#lora").SelectOptionAsync("");
+        var without = await GenerateAsync(page, http);
 
-            // The record: the job keeps the request's LoRA, the PNG names it with A1111's hash of the file.
-            var loras = withLora.Job["request"]!["loras"]!.AsArray();
-            var lora = Assert.Single(loras)!;
-            Assert.Equal(LoraName, (string)lora["name"]!);
-            Assert.Equal(1.0, (double)lora["strength"]!);
-            Assert.Empty(without.Job["request"]!["loras"]!.AsArray());
-            Assert.Equal(Seed, (long)withLora.Job["images"]![0]!["seed"]!);
-            Assert.Equal(Seed, (long)without.Job["images"]![0]!["seed"]!);
+        // The record: the job keeps the request's LoRA, the PNG names it with A1111's hash of the file.
+        var loras = withLora.Job["request"]!["loras"]!.AsArray();
+        var lora = Assert.Single(loras)!;
+        Assert.Equal(LoraName, (string)lora["name"]!);
+        Assert.Equal(1.0, (double)lora["strength"]!);
+        Assert.Empty(without.Job["request"]!["loras"]!.AsArray());
+        Assert.Equal(Seed, (long)withLora.Job["images"]![0]!["seed"]!);
+        Assert.Equal(Seed, (long)without.Job["images"]![0]!["seed"]!);
 
-            string parameters = withLora.Png.GetText("parameters") ?? throw new Xunit.Sdk.XunitException("the PNG has no parameters text");
-            output.WriteLine(parameters);
-            Assert.Contains($"<lora:{LoraName}:1>", parameters);
-            Assert.Contains($"Lora hashes: \"{LoraName}: {ShortHash(Path.Combine(TinyEngineWithLorasFixture.Folder, LoraName + ".safetensors"))}\"", parameters);
-            Assert.DoesNotContain("Lora hashes", without.Png.GetText("parameters") ?? "");
+        string parameters = withLora.Png.GetText("parameters") ?? throw new Xunit.Sdk.XunitException("the PNG has no parameters text");
+        output.WriteLine(parameters);
+        Assert.Contains($"<lora:{LoraName}:1>", parameters);
+        Assert.Contains($"Lora hashes: \"{LoraName}: {ShortHash(Path.Combine(TinyEngineWithLorasFixture.Folder, LoraName + ".safetensors"))}\"", parameters);
+        Assert.DoesNotContain("Lora hashes", without.Png.GetText("parameters") ?? "");
 
-            // The engine applied it: same prompt, seed and size, other pixels.
-            Assert.Equal((128, 128), (withLora.Png.Width, withLora.Png.Height));
-            Assert.Equal((128, 128), (without.Png.Width, without.Png.Height));
-            double meanDifference = MeanAbsoluteDifference(withLora.Png.Pixels!, without.Png.Pixels!);
-            output.WriteLine($"mean |Δ| per channel with vs without the LoRA: {meanDifference:F2} of 255");
-            Assert.True(meanDifference > 0.5, $"the LoRA changed the image by only {meanDifference:F3} of 255 per channel");
+        // The engine applied it: same prompt, seed and size, other pixels.
+        Assert.Equal((128, 128), (withLora.Png.Width, withLora.Png.Height));
+        Assert.Equal((128, 128), (without.Png.Width, without.Png.Height));
+        double meanDifference = MeanAbsoluteDifference(withLora.Png.Pixels!, without.Png.Pixels!);
+        output.WriteLine($"mean |Δ| per channel with vs without the LoRA: {meanDifference:F2} of 255");
+        Assert.True(meanDifference > 0.5, $"the LoRA changed the image by only {meanDifference:F3} of 255 per channel");
 
-            // The gallery card's "Use these settings" brings the LoRA back into the picker.
-            var loraCard = page.Locator(".card", new() { Has = page.Locator(".prompt", new() { HasText = Prompt }) }).Last;
-            await loraCard.Locator("button", new() { HasText = "Use these settings" }).ClickAsync();
-            await Assertions.Expect(page.Locator("#lora")).ToHaveValueAsync(LoraName);
-            Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
-        }
-        finally
-        {
-            TempFolder.Delete(profile);
-        }
+        // The gallery card's "Use these settings" brings the LoRA back into the picker.
+        var loraCard = page.Locator(".card", new() { Has = page.Locator(".prompt", new() { HasText = Prompt }) }).Last;
+        await loraCard.Locator("button", new() { HasText = "Use these settings" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#lora")).ToHaveValueAsync(LoraName);
+        browser.AssertNoErrors();
     }
 
     /// <summary>Clicks Generate, waits for the new result and returns its job record and decoded PNG.</summary>

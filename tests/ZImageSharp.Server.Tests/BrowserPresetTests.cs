@@ -10,20 +10,17 @@ namespace ZImageSharp.Server.Tests;
 /// that runs CFG (Z-Image base), behind an off switch under Turbo; its steps start at the preset's.</summary>
 public sealed class BrowserPresetTests
 {
-    private static async Task<(LiveServer Server, string Profile, IPlaywright Playwright, IBrowserContext Browser, IPage Page, List<string> Errors)>
-        OpenAsync(GenerationPreset preset)
+    private static Task<LiveServer> StartAsync(GenerationPreset preset)
     {
         var generator = new FakeImageGenerator();
         generator.Model = generator.Model with { Limits = RequestLimits.Default with { Preset = preset } };
-        var server = await LiveServer.StartAsync(generator);
-        string profile = TempFolder.Create();
-        var playwright = await Playwright.CreateAsync();
-        var browser = await HeadlessChromium.LaunchAsync(playwright, profile);
-        var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
-        var errors = HeadlessChromium.WatchErrors(page);
+        return LiveServer.StartAsync(generator);
+    }
+
+    private static async Task GoToAsync(IPage page, LiveServer server)
+    {
         await page.GotoAsync(server.BaseAddress.ToString());
         await Assertions.Expect(page.Locator("#model-name")).ToHaveTextAsync("fake-tiny");
-        return (server, profile, playwright, browser, page, errors);
     }
 
     private static async Task<JsonNode> SubmitAsync(IPage page)
@@ -40,47 +37,41 @@ public sealed class BrowserPresetTests
     public async Task Under_base_guidance_and_the_negative_prompt_show_with_the_presets_values()
     {
         Skip.IfNot(HeadlessChromium.IsInstalled, HeadlessChromium.MissingReason);
-        var (server, profile, playwright, browser, page, errors) = await OpenAsync(GenerationPreset.Base);
-        try
-        {
-            await Assertions.Expect(page.Locator("#steps")).ToHaveValueAsync("50");
-            await Assertions.Expect(page.Locator("#guidance-on")).ToBeCheckedAsync();
-            await Assertions.Expect(page.Locator("#guidance")).ToBeVisibleAsync();
-            await Assertions.Expect(page.Locator("#guidance")).ToHaveValueAsync("4");
-            await Assertions.Expect(page.Locator("#negative-field")).ToBeVisibleAsync();
-            string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
-            Directory.CreateDirectory(folder);
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, "web-page-base-preset.png") });
+        await using var server = await StartAsync(GenerationPreset.Base);
+        await using var browser = await BrowserPage.OpenAsync();
+        var page = browser.Page;
+        await GoToAsync(page, server);
 
-            await page.Locator("#prompt").FillAsync("a base lighthouse");
-            await page.Locator("#steps").FillAsync("4");
-            await page.Locator("#negative-prompt").FillAsync("blurry");
-            var body = await SubmitAsync(page);
-            Assert.Equal((4.0, "blurry", 4), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!, (int)body["steps"]!));
-            await Assertions.Expect(page.Locator(".card .meta").First).ToContainTextAsync("4 steps · seed");
-            await Assertions.Expect(page.Locator(".card .meta").First).ToContainTextAsync("guidance 4");
+        await Assertions.Expect(page.Locator("#steps")).ToHaveValueAsync("50");
+        await Assertions.Expect(page.Locator("#guidance-on")).ToBeCheckedAsync();
+        await Assertions.Expect(page.Locator("#guidance")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#guidance")).ToHaveValueAsync("4");
+        await Assertions.Expect(page.Locator("#negative-field")).ToBeVisibleAsync();
+        string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
+        Directory.CreateDirectory(folder);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, "web-page-base-preset.png") });
 
-            // Off is sent as 0 (base would run CFG otherwise), and hides what no longer acts.
-            await page.Locator("#guidance-on").UncheckAsync();
-            await Assertions.Expect(page.Locator("#negative-field")).ToBeHiddenAsync();
-            await Assertions.Expect(page.Locator("#guidance")).ToBeHiddenAsync();
-            body = await SubmitAsync(page);
-            Assert.Equal((0.0, ""), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!));
+        await page.Locator("#prompt").FillAsync("a base lighthouse");
+        await page.Locator("#steps").FillAsync("4");
+        await page.Locator("#negative-prompt").FillAsync("blurry");
+        var body = await SubmitAsync(page);
+        Assert.Equal((4.0, "blurry", 4), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!, (int)body["steps"]!));
+        await Assertions.Expect(page.Locator(".card .meta").First).ToContainTextAsync("4 steps · seed");
+        await Assertions.Expect(page.Locator(".card .meta").First).ToContainTextAsync("guidance 4");
 
-            // "Use these settings" of the guided job turns guidance back on with its scale and negative prompt.
-            var guided = page.Locator(".card", new() { Has = page.Locator(".meta", new() { HasText = "guidance 4" }) }).First;
-            await guided.Locator("button", new() { HasText = "Use these settings" }).ClickAsync();
-            await Assertions.Expect(page.Locator("#guidance-on")).ToBeCheckedAsync();
-            await Assertions.Expect(page.Locator("#negative-prompt")).ToHaveValueAsync("blurry");
-            Assert.True(errors.Count == 0, string.Join("\n", errors));
-        }
-        finally
-        {
-            await browser.DisposeAsync();
-            playwright.Dispose();
-            await server.DisposeAsync();
-            TempFolder.Delete(profile);
-        }
+        // Off is sent as 0 (base would run CFG otherwise), and hides what no longer acts.
+        await page.Locator("#guidance-on").UncheckAsync();
+        await Assertions.Expect(page.Locator("#negative-field")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#guidance")).ToBeHiddenAsync();
+        body = await SubmitAsync(page);
+        Assert.Equal((0.0, ""), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!));
+
+        // "Use these settings" of the guided job turns guidance back on with its scale and negative prompt.
+        var guided = page.Locator(".card", new() { Has = page.Locator(".meta", new() { HasText = "guidance 4" }) }).First;
+        await guided.Locator("button", new() { HasText = "Use these settings" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#guidance-on")).ToBeCheckedAsync();
+        await Assertions.Expect(page.Locator("#negative-prompt")).ToHaveValueAsync("blurry");
+        browser.AssertNoErrors();
     }
 
     [SkippableFact]
@@ -88,35 +79,29 @@ public sealed class BrowserPresetTests
     public async Task Under_turbo_they_hide_until_the_user_turns_guidance_on()
     {
         Skip.IfNot(HeadlessChromium.IsInstalled, HeadlessChromium.MissingReason);
-        var (server, profile, playwright, browser, page, errors) = await OpenAsync(GenerationPreset.Turbo);
-        try
-        {
-            await Assertions.Expect(page.Locator("#steps")).ToHaveValueAsync("8");
-            await Assertions.Expect(page.Locator("#guidance-on")).Not.ToBeCheckedAsync();
-            await Assertions.Expect(page.Locator("#guidance")).ToBeHiddenAsync();
-            await Assertions.Expect(page.Locator("#negative-field")).ToBeHiddenAsync();
-            await Assertions.Expect(page.Locator("#guidance-note")).ToHaveTextAsync("Off: this model has guidance distilled in.");
+        await using var server = await StartAsync(GenerationPreset.Turbo);
+        await using var browser = await BrowserPage.OpenAsync();
+        var page = browser.Page;
+        await GoToAsync(page, server);
 
-            await page.Locator("#prompt").FillAsync("a turbo lighthouse");
-            await page.Locator("#steps").FillAsync("2");
-            var body = await SubmitAsync(page);
-            Assert.Equal((0.0, ""), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!));
+        await Assertions.Expect(page.Locator("#steps")).ToHaveValueAsync("8");
+        await Assertions.Expect(page.Locator("#guidance-on")).Not.ToBeCheckedAsync();
+        await Assertions.Expect(page.Locator("#guidance")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#negative-field")).ToBeHiddenAsync();
+        await Assertions.Expect(page.Locator("#guidance-note")).ToHaveTextAsync("Off: this model has guidance distilled in.");
 
-            await page.Locator("#guidance-on").CheckAsync();
-            await Assertions.Expect(page.Locator("#negative-field")).ToBeVisibleAsync();
-            await Assertions.Expect(page.Locator("#guidance-note")).ToContainTextAsync("twice the work");
-            await page.Locator("#guidance").FillAsync("2.5");
-            await page.Locator("#negative-prompt").FillAsync("grainy");
-            body = await SubmitAsync(page);
-            Assert.Equal((2.5, "grainy"), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!));
-            Assert.True(errors.Count == 0, string.Join("\n", errors));
-        }
-        finally
-        {
-            await browser.DisposeAsync();
-            playwright.Dispose();
-            await server.DisposeAsync();
-            TempFolder.Delete(profile);
-        }
+        await page.Locator("#prompt").FillAsync("a turbo lighthouse");
+        await page.Locator("#steps").FillAsync("2");
+        var body = await SubmitAsync(page);
+        Assert.Equal((0.0, ""), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!));
+
+        await page.Locator("#guidance-on").CheckAsync();
+        await Assertions.Expect(page.Locator("#negative-field")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#guidance-note")).ToContainTextAsync("twice the work");
+        await page.Locator("#guidance").FillAsync("2.5");
+        await page.Locator("#negative-prompt").FillAsync("grainy");
+        body = await SubmitAsync(page);
+        Assert.Equal((2.5, "grainy"), ((double)body["guidance_scale"]!, (string)body["negative_prompt"]!));
+        browser.AssertNoErrors();
     }
 }

@@ -177,63 +177,53 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
 
         await using var live = new ServerFactory();
         var address = tiny.ServeOnLoopback(live);
-        string profile = TempFolder.Create();
-        try
-        {
-            using var playwright = await Playwright.CreateAsync();
-            await using var browser = await HeadlessChromium.LaunchAsync(playwright, profile);
-            var page = browser.Pages.Count > 0 ? browser.Pages[0] : await browser.NewPageAsync();
-            var consoleErrors = HeadlessChromium.WatchErrors(page);
+        await using var browser = await BrowserPage.OpenAsync();
+        var page = browser.Page;
 
-            await page.GotoAsync(address.ToString());
-            await Assertions.Expect(page.Locator("#model-name")).ToHaveTextAsync(DemoName);
-            await Assertions.Expect(page.Locator("#demo-banner")).ToBeVisibleAsync();
-            await Assertions.Expect(page.Locator("#demo-text")).ToContainTextAsync("tiny demo model");
+        await page.GotoAsync(address.ToString());
+        await Assertions.Expect(page.Locator("#model-name")).ToHaveTextAsync(DemoName);
+        await Assertions.Expect(page.Locator("#demo-banner")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#demo-text")).ToContainTextAsync("tiny demo model");
 
-            // The tiny model finishes a step in milliseconds, quicker than a poll may look: record every label the
-            // progress line shows instead.
-            await page.EvaluateAsync("""
-                () => {
-                  window.progressLabels = [];
-                  const step = document.getElementById("progress-step");
-                  new MutationObserver(() => window.progressLabels.push(step.textContent))
-                    .observe(step, { childList: true, characterData: true, subtree: true });
-                }
-                """);
-            await page.Locator("#prompt").FillAsync("a tiny lighthouse, demo noise");
-            await page.Locator("#width").FillAsync("256");
-            await page.Locator("#height").FillAsync("192");
-            await page.Locator("#steps").FillAsync("6");
-            await page.Locator("#generate").ClickAsync();
+        // The tiny model finishes a step in milliseconds, quicker than a poll may look: record every label the
+        // progress line shows instead.
+        await page.EvaluateAsync("""
+            () => {
+              window.progressLabels = [];
+              const step = document.getElementById("progress-step");
+              new MutationObserver(() => window.progressLabels.push(step.textContent))
+                .observe(step, { childList: true, characterData: true, subtree: true });
+            }
+            """);
+        await page.Locator("#prompt").FillAsync("a tiny lighthouse, demo noise");
+        await page.Locator("#width").FillAsync("256");
+        await page.Locator("#height").FillAsync("192");
+        await page.Locator("#steps").FillAsync("6");
+        await page.Locator("#generate").ClickAsync();
 
-            await Assertions.Expect(page.Locator("#results img")).ToHaveCountAsync(1, new() { Timeout = 60_000 });
-            await Assertions.Expect(page.Locator("#progress-step")).ToContainTextAsync("Done in");
-            var labels = await page.EvaluateAsync<string[]>("() => window.progressLabels");
-            output.WriteLine($"progress labels: {string.Join(" | ", labels)}");
-            // The stream starts with the latest step, so a step the tiny model finished before the page's EventSource
-            // connected (a busy machine) is never shown; the last one always is.
-            Assert.Contains(labels, l => l.StartsWith("Step ", StringComparison.Ordinal) && l != "Step 6 of 6");
-            Assert.Contains("Step 6 of 6", labels);
-            Assert.True(await page.Locator("#results img").EvaluateAsync<bool>("img => img.complete && img.naturalWidth === 256"),
-                "the result image did not load at 256 px wide");
+        await Assertions.Expect(page.Locator("#results img")).ToHaveCountAsync(1, new() { Timeout = 60_000 });
+        await Assertions.Expect(page.Locator("#progress-step")).ToContainTextAsync("Done in");
+        var labels = await page.EvaluateAsync<string[]>("() => window.progressLabels");
+        output.WriteLine($"progress labels: {string.Join(" | ", labels)}");
+        // The stream starts with the latest step, so a step the tiny model finished before the page's EventSource
+        // connected (a busy machine) is never shown; the last one always is.
+        Assert.Contains(labels, l => l.StartsWith("Step ", StringComparison.Ordinal) && l != "Step 6 of 6");
+        Assert.Contains("Step 6 of 6", labels);
+        Assert.True(await page.Locator("#results img").EvaluateAsync<bool>("img => img.complete && img.naturalWidth === 256"),
+            "the result image did not load at 256 px wide");
 
-            var card = page.Locator(".card").First;
-            await Assertions.Expect(card.Locator(".prompt")).ToHaveTextAsync("a tiny lighthouse, demo noise");
-            await Assertions.Expect(card.Locator(".meta")).ToContainTextAsync("256×192 · 6 steps");
-            await Assertions.Expect(card.Locator(".thumb img")).ToBeVisibleAsync();
+        var card = page.Locator(".card").First;
+        await Assertions.Expect(card.Locator(".prompt")).ToHaveTextAsync("a tiny lighthouse, demo noise");
+        await Assertions.Expect(card.Locator(".meta")).ToContainTextAsync("256×192 · 6 steps");
+        await Assertions.Expect(card.Locator(".thumb img")).ToBeVisibleAsync();
 
-            string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
-            Directory.CreateDirectory(folder);
-            string screenshot = Path.Combine(folder, "web-page-tiny-model.png");
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
-            output.WriteLine($"screenshot: {screenshot}");
-            Assert.True(new FileInfo(screenshot).Length > 10_000);
-            Assert.True(consoleErrors.Count == 0, string.Join("\n", consoleErrors));
-        }
-        finally
-        {
-            TempFolder.Delete(profile);
-        }
+        string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
+        Directory.CreateDirectory(folder);
+        string screenshot = Path.Combine(folder, "web-page-tiny-model.png");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+        output.WriteLine($"screenshot: {screenshot}");
+        Assert.True(new FileInfo(screenshot).Length > 10_000);
+        browser.AssertNoErrors();
     }
 
     private async Task<List<(string Name, JsonNode Data)>> ReadEventsAsync(string id)
