@@ -47,9 +47,7 @@ public sealed class BrowserPresetTests
         await Assertions.Expect(page.Locator("#guidance")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#guidance")).ToHaveValueAsync("4");
         await Assertions.Expect(page.Locator("#negative-field")).ToBeVisibleAsync();
-        string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
-        Directory.CreateDirectory(folder);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, "web-page-base-preset.png") });
+        await browser.ScreenshotAsync("web-page-base-preset.png");
 
         await page.Locator("#prompt").FillAsync("a base lighthouse");
         await page.Locator("#steps").FillAsync("4");

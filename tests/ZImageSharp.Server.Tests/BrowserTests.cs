@@ -58,9 +58,7 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await Assertions.Expect(page.Locator("#progress-eta")).ToContainTextAsync("left");
         string width = await page.Locator("#progress-fill").EvaluateAsync<string>("e => e.style.width");
         output.WriteLine($"progress bar mid-run: {width}");
-        string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
-        Directory.CreateDirectory(folder);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, "web-page-progress.png") });
+        await browser.ScreenshotAsync("web-page-progress.png");
 
         // The result, then the gallery card with its parameters.
         await Assertions.Expect(page.Locator("#results img")).ToHaveCountAsync(1, new() { Timeout = 15_000 });
@@ -77,8 +75,7 @@ public sealed class BrowserTests(ITestOutputHelper output)
         await Assertions.Expect(page.Locator("#prompt")).ToHaveValueAsync("a lighthouse at dusk, oil painting");
         await Assertions.Expect(page.Locator("#steps")).ToHaveValueAsync("12");
 
-        string screenshot = Path.Combine(folder, "web-page.png");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+        string screenshot = await browser.ScreenshotAsync("web-page.png", fullPage: true);
         output.WriteLine($"screenshot: {screenshot}");
         Assert.True(new FileInfo(screenshot).Length > 10_000);
         Assert.Equal(1, generator.Completed("a lighthouse at dusk, oil painting"));

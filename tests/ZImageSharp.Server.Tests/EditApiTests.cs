@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using ZImageSharp.Contracts;
 using ZImageSharp.Imaging;
@@ -11,30 +10,21 @@ namespace ZImageSharp.Server.Tests;
 
 /// <summary>Image-to-image and inpainting through the native API, A1111's img2img and OpenAI's images/edits: the PNGs
 /// reach the request as pixels, the size follows the init image, and bad input is a 400 naming the field.</summary>
-public sealed class EditApiTests : IAsyncLifetime
+public sealed class EditApiTests : ServerApiTests
 {
     private static readonly string Data = Path.Combine(AppContext.BaseDirectory, "data", "edit");
     private static byte[] Png(string name) => File.ReadAllBytes(Path.Combine(Data, name));
     private static string Base64(string name) => Convert.ToBase64String(Png(name));
 
-    private readonly ServerFactory _server = new();
-    private HttpClient _client = null!;
     private GenerationRequest? _seen;
 
-    public Task InitializeAsync()
-    {
-        _client = _server.CreateClient();
-        _server.Generator.Failure = request => { _seen = request; return null; };
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    protected override void Arrange() => Server.Generator.Failure = request => { _seen = request; return null; };
 
     [Fact]
     public async Task Native_init_image_and_mask_reach_the_engine_and_set_the_size()
     {
-        var job = await _client.SubmitAsync(new { prompt = "fox", steps = 2, init_image = Base64("init64.png"), strength = 0.5, mask = "data:image/png;base64," + Base64("mask64.png") });
-        var done = await _client.WaitForEndAsync((string)job["id"]!);
+        var job = await Client.SubmitAsync(new { prompt = "fox", steps = 2, init_image = Base64("init64.png"), strength = 0.5, mask = "data:image/png;base64," + Base64("mask64.png") });
+        var done = await Client.WaitForEndAsync((string)job["id"]!);
         Assert.Equal("succeeded", (string)done["state"]!);
         var init = PngReader.Read(Png("init64.png"), decodePixels: true);
         Assert.NotNull(_seen);
@@ -47,19 +37,19 @@ public sealed class EditApiTests : IAsyncLifetime
     [Fact]
     public async Task Native_bad_edit_fields_are_400s_naming_them()
     {
-        var response = await _client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", init_image = "not base64!", strength = 2 }));
+        var response = await Client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", init_image = "not base64!", strength = 2 }));
         var problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         Assert.Contains("not base64", (string)problem["errors"]!["init_image"]![0]!);
 
-        response = await _client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", init_image = Base64("init64.png"), strength = 2 }));
+        response = await Client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", init_image = Base64("init64.png"), strength = 2 }));
         problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         Assert.Equal("must be above 0 and at most 1 (got 2).", (string)problem["errors"]!["strength"]![0]!);
 
-        response = await _client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", width = 128, init_image = Base64("init64.png") }));
+        response = await Client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", width = 128, init_image = Base64("init64.png") }));
         problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         Assert.Contains("128x64 (got 64x64)", (string)problem["errors"]!["init_image"]![0]!);
 
-        response = await _client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", mask = Base64("mask64.png") }));
+        response = await Client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", mask = Base64("mask64.png") }));
         problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         Assert.StartsWith("needs an init image", (string)problem["errors"]!["mask"]![0]!);
     }
@@ -68,7 +58,7 @@ public sealed class EditApiTests : IAsyncLifetime
     public async Task A_large_native_body_is_refused_unless_it_carries_an_init_image()
     {
         var padding = new string('a', 300 * 1024);
-        var response = await _client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", negative_prompt = padding }));
+        var response = await Client.PostAsync("/api/jobs", Requests.Json(new { prompt = "fox", negative_prompt = padding }));
         var problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         Assert.Contains("only a request with an init_image may be larger", (string)problem["errors"]!["body"]![0]!);
     }
@@ -81,8 +71,8 @@ public sealed class EditApiTests : IAsyncLifetime
         new Random(1).NextBytes(noise);
         var png = PngEncoder.Encode(noise, 512, 512, PngColorType.Rgb, []);
         Assert.True(png.Length > 3 * 256 * 1024 * 3 / 4, $"the PNG should be large ({png.Length} bytes)");
-        var job = await _client.SubmitAsync(new { prompt = "fox", steps = 1, init_image = Convert.ToBase64String(png) });
-        var done = await _client.WaitForEndAsync((string)job["id"]!);
+        var job = await Client.SubmitAsync(new { prompt = "fox", steps = 1, init_image = Convert.ToBase64String(png) });
+        var done = await Client.WaitForEndAsync((string)job["id"]!);
         Assert.Equal("succeeded", (string)done["state"]!);
         Assert.Equal(noise, _seen!.InitImage!.Rgb);
     }
@@ -90,7 +80,7 @@ public sealed class EditApiTests : IAsyncLifetime
     [Fact]
     public async Task A1111_img2img_reads_init_images_denoising_strength_and_mask()
     {
-        var response = await _client.PostAsync("/sdapi/v1/img2img", Requests.Json(new
+        var response = await Client.PostAsync("/sdapi/v1/img2img", Requests.Json(new
         {
             prompt = "a castle", steps = 2, seed = 9, init_images = new[] { Base64("init64.png") }, denoising_strength = 0.4,
             mask = Base64("mask64.png"), inpainting_mask_invert = 1,
@@ -127,22 +117,6 @@ public sealed class EditApiTests : IAsyncLifetime
         Assert.Equal("denoising_strength", error.Field);
     }
 
-    private static MultipartFormDataContent Form(params (string Name, object Value)[] parts)
-    {
-        var form = new MultipartFormDataContent();
-        foreach (var (name, value) in parts)
-        {
-            if (value is byte[] bytes)
-            {
-                var file = new ByteArrayContent(bytes);
-                file.Headers.ContentType = new MediaTypeHeaderValue("image/png");
-                form.Add(file, name, name + ".png");
-            }
-            else form.Add(new StringContent(value.ToString()!), name);
-        }
-        return form;
-    }
-
     [Fact]
     public async Task OpenAi_edits_takes_a_multipart_image_and_an_alpha_mask()
     {
@@ -152,7 +126,7 @@ public sealed class EditApiTests : IAsyncLifetime
         for (int i = 0; i < init.Width * init.Height; i++) alpha[4 * i + 3] = (byte)(i % init.Width < init.Width / 2 ? 255 : 0);
         var mask = PngEncoder.Encode(alpha, init.Width, init.Height, PngColorType.Rgba, []);
 
-        var response = await _client.PostAsync("/v1/images/edits", Form(("image", Png("init64.png")), ("mask", mask),
+        var response = await Client.PostAsync("/v1/images/edits", Requests.Form(("image", Png("init64.png")), ("mask", mask),
             ("prompt", "a lighthouse"), ("n", 2), ("response_format", "b64_json"), ("steps", 2)));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var data = (await response.ReadJson())["data"]!.AsArray();
@@ -168,22 +142,22 @@ public sealed class EditApiTests : IAsyncLifetime
     [Fact]
     public async Task OpenAi_edits_errors_name_the_field()
     {
-        var response = await _client.PostAsync("/v1/images/edits", Form(("prompt", "x")));
+        var response = await Client.PostAsync("/v1/images/edits", Requests.Form(("prompt", "x")));
         var problem = await response.ReadJson();
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("image", problem.ToJsonString());
         Assert.Contains("is required", problem.ToJsonString());
 
-        response = await _client.PostAsync("/v1/images/edits", Form(("image", "GIF89a"u8.ToArray()), ("prompt", "x")));
+        response = await Client.PostAsync("/v1/images/edits", Requests.Form(("image", "GIF89a"u8.ToArray()), ("prompt", "x")));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("not a PNG", (await response.ReadJson()).ToJsonString());
 
-        response = await _client.PostAsync("/v1/images/edits", Form(("image", Png("init64.png")), ("prompt", "x"), ("size", "128x128")));
+        response = await Client.PostAsync("/v1/images/edits", Requests.Form(("image", Png("init64.png")), ("prompt", "x"), ("size", "128x128")));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("128x128 (got 64x64)", (await response.ReadJson()).ToJsonString());
 
         // A JSON body is the wrong media type for this endpoint (as multipart is for images/generations).
-        response = await _client.PostAsync("/v1/images/edits", Requests.Json(new { prompt = "x" }));
+        response = await Client.PostAsync("/v1/images/edits", Requests.Json(new { prompt = "x" }));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
     }
 

@@ -6,23 +6,13 @@ using ZImageSharp.Server.Tests.Infrastructure;
 
 namespace ZImageSharp.Server.Tests;
 
-public sealed class NativeApiTests : IAsyncLifetime
+public sealed class NativeApiTests : ServerApiTests
 {
-    private readonly ServerFactory _server = new();
-    private HttpClient _client = null!;
-
-    public Task InitializeAsync()
-    {
-        _client = _server.CreateClient();
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
     public async Task Submit_answers_202_and_the_job_ends_with_pngs_that_carry_their_parameters()
     {
-        var response = await _client.PostAsync("/api/jobs", Requests.Json(new
+        var response = await Client.PostAsync("/api/jobs", Requests.Json(new
         {
             prompt = "a red fox, 雪, 🦊",
             negative_prompt = "blurry",
@@ -39,7 +29,7 @@ public sealed class NativeApiTests : IAsyncLifetime
         Assert.Equal(32, id.Length);
         Assert.Equal(42, (long)submitted["request"]!["seed"]!);
 
-        var done = await _client.WaitForEndAsync(id);
+        var done = await Client.WaitForEndAsync(id);
         Assert.Equal("succeeded", (string)done["state"]!);
         Assert.Equal(1, (int)done["attempt"]!);
         Assert.Equal("resident bf16 (fake)", (string)done["plan_summary"]!);
@@ -48,22 +38,22 @@ public sealed class NativeApiTests : IAsyncLifetime
         Assert.Equal(2, images.Count);
         Assert.Equal([42L, 43L], images.Select(i => (long)i!["seed"]!));
 
-        var png = await _client.GetByteArrayAsync((string)images[1]!["url"]!);
+        var png = await Client.GetByteArrayAsync((string)images[1]!["url"]!);
         string? parameters = PngReader.Read(png).GetText("parameters");
         Assert.Equal(
             "a red fox, 雪, 🦊\nNegative prompt: blurry\nSteps: 4, Sampler: Euler, CFG scale: 1, Seed: 43, Size: 512x768, Model: fake-tiny, Weights: bf16",
             parameters);
         Assert.Equal(43, ImageParameters.FromPng(PngReader.Read(png))!.Seed); // the JSON chunk travels with it
-        Assert.Equal(1, _server.Generator.Completed("a red fox, 雪, 🦊"));
+        Assert.Equal(1, Server.Generator.Completed("a red fox, 雪, 🦊"));
     }
 
     [Fact]
     public async Task A_missing_seed_is_drawn_at_submission_and_stored()
     {
-        var job = await _client.SubmitAsync(new { prompt = "random seed", steps = 1 });
+        var job = await Client.SubmitAsync(new { prompt = "random seed", steps = 1 });
         long seed = (long)job["request"]!["seed"]!;
         Assert.InRange(seed, 0, uint.MaxValue);
-        var done = await _client.WaitForEndAsync((string)job["id"]!);
+        var done = await Client.WaitForEndAsync((string)job["id"]!);
         Assert.Equal(seed, (long)done["images"]![0]!["seed"]!);
     }
 
@@ -71,15 +61,15 @@ public sealed class NativeApiTests : IAsyncLifetime
     public async Task Events_stream_state_then_progress_per_step_with_eta_and_preview_then_done()
     {
         // A blocker keeps the job queued until the stream is open, so that every step is seen.
-        _server.Generator.Hold = new TaskCompletionSource();
-        var blocker = await _client.SubmitAsync(new { prompt = "blocker", steps = 2 });
-        await _client.WaitForStateAsync((string)blocker["id"]!, "running");
-        var job = await _client.SubmitAsync(new { prompt = "events", steps = 5, width = 256, height = 256 });
+        Server.Generator.Hold = new TaskCompletionSource();
+        var blocker = await Client.SubmitAsync(new { prompt = "blocker", steps = 2 });
+        await Client.WaitForStateAsync((string)blocker["id"]!, "running");
+        var job = await Client.SubmitAsync(new { prompt = "events", steps = 5, width = 256, height = 256 });
         string id = (string)job["id"]!;
 
-        using var stream = await _client.GetStreamAsync($"/api/jobs/{id}/events");
+        using var stream = await Client.GetStreamAsync($"/api/jobs/{id}/events");
         using var reader = new StreamReader(stream);
-        _server.Generator.Hold.SetResult();
+        Server.Generator.Hold.SetResult();
         var events = new List<(string Name, JsonNode Data)>();
         string? name = null;
         while (await reader.ReadLineAsync() is { } line)
@@ -110,48 +100,48 @@ public sealed class NativeApiTests : IAsyncLifetime
     [Fact]
     public async Task Events_of_a_finished_job_are_just_done()
     {
-        var job = await _client.SubmitAsync(new { prompt = "finished", steps = 1 });
-        await _client.WaitForEndAsync((string)job["id"]!);
-        string text = await _client.GetStringAsync($"/api/jobs/{job["id"]}/events");
+        var job = await Client.SubmitAsync(new { prompt = "finished", steps = 1 });
+        await Client.WaitForEndAsync((string)job["id"]!);
+        string text = await Client.GetStringAsync($"/api/jobs/{job["id"]}/events");
         Assert.StartsWith("event: done\ndata: {", text);
     }
 
     [Fact]
     public async Task Cancelling_a_queued_job_removes_it_and_it_never_runs()
     {
-        _server.Generator.Hold = new TaskCompletionSource();
-        var running = await _client.SubmitAsync(new { prompt = "blocker", steps = 2 });
-        await _client.WaitForStateAsync((string)running["id"]!, "running");
-        var queued = await _client.SubmitAsync(new { prompt = "never runs", steps = 2 });
+        Server.Generator.Hold = new TaskCompletionSource();
+        var running = await Client.SubmitAsync(new { prompt = "blocker", steps = 2 });
+        await Client.WaitForStateAsync((string)running["id"]!, "running");
+        var queued = await Client.SubmitAsync(new { prompt = "never runs", steps = 2 });
         Assert.Equal(1, (int)queued["queue_position"]!);
 
-        var cancel = await _client.PostAsync($"/api/jobs/{queued["id"]}/cancel", null);
+        var cancel = await Client.PostAsync($"/api/jobs/{queued["id"]}/cancel", null);
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
         Assert.Equal("cancelled", (string)(await cancel.ReadJson())["state"]!);
 
-        _server.Generator.Hold.SetResult();
-        await _client.WaitForEndAsync((string)running["id"]!);
-        Assert.Equal(0, _server.Generator.Started("never runs"));
-        Assert.Equal("cancelled", (string)(await _client.GetFromJsonAsync<JsonNode>($"/api/jobs/{queued["id"]}"))!["state"]!);
+        Server.Generator.Hold.SetResult();
+        await Client.WaitForEndAsync((string)running["id"]!);
+        Assert.Equal(0, Server.Generator.Started("never runs"));
+        Assert.Equal("cancelled", (string)(await Client.GetFromJsonAsync<JsonNode>($"/api/jobs/{queued["id"]}"))!["state"]!);
         // Cancelling again is harmless; cancelling a finished job is a conflict.
-        Assert.Equal(HttpStatusCode.OK, (await _client.PostAsync($"/api/jobs/{queued["id"]}/cancel", null)).StatusCode);
-        await (await _client.PostAsync($"/api/jobs/{running["id"]}/cancel", null)).AssertProblem(HttpStatusCode.Conflict);
+        Assert.Equal(HttpStatusCode.OK, (await Client.PostAsync($"/api/jobs/{queued["id"]}/cancel", null)).StatusCode);
+        await (await Client.PostAsync($"/api/jobs/{running["id"]}/cancel", null)).AssertProblem(HttpStatusCode.Conflict);
     }
 
     [Fact]
     public async Task Cancelling_a_running_job_cancels_the_generators_token()
     {
-        _server.Generator.Hold = new TaskCompletionSource(); // never released: only cancellation ends the job
-        var job = await _client.SubmitAsync(new { prompt = "cancel me", steps = 8 });
+        Server.Generator.Hold = new TaskCompletionSource(); // never released: only cancellation ends the job
+        var job = await Client.SubmitAsync(new { prompt = "cancel me", steps = 8 });
         string id = (string)job["id"]!;
-        await _client.WaitForStateAsync(id, "running");
+        await Client.WaitForStateAsync(id, "running");
 
-        var cancel = await _client.PostAsync($"/api/jobs/{id}/cancel", null);
+        var cancel = await Client.PostAsync($"/api/jobs/{id}/cancel", null);
         Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
-        var done = await _client.WaitForEndAsync(id);
+        var done = await Client.WaitForEndAsync(id);
         Assert.Equal("cancelled", (string)done["state"]!);
-        Assert.Equal(1, _server.Generator.Cancelled);
-        Assert.Equal(0, _server.Generator.Completed("cancel me"));
+        Assert.Equal(1, Server.Generator.Cancelled);
+        Assert.Equal(0, Server.Generator.Completed("cancel me"));
         Assert.Empty(done["images"]!.AsArray());
     }
 
@@ -161,27 +151,27 @@ public sealed class NativeApiTests : IAsyncLifetime
         var ids = new List<string>();
         for (int i = 0; i < 5; i++)
         {
-            var job = await _client.SubmitAsync(new { prompt = $"history {i}", steps = 1 });
+            var job = await Client.SubmitAsync(new { prompt = $"history {i}", steps = 1 });
             ids.Add((string)job["id"]!);
-            await _client.WaitForEndAsync(ids[^1]);
+            await Client.WaitForEndAsync(ids[^1]);
         }
 
-        var first = await _client.GetFromJsonAsync<JsonNode>("/api/jobs?limit=3");
+        var first = await Client.GetFromJsonAsync<JsonNode>("/api/jobs?limit=3");
         Assert.Equal([ids[4], ids[3], ids[2]], first!["jobs"]!.AsArray().Select(j => (string)j!["id"]!));
-        var second = await _client.GetFromJsonAsync<JsonNode>($"/api/jobs?limit=3&before={first["next_before"]}");
+        var second = await Client.GetFromJsonAsync<JsonNode>($"/api/jobs?limit=3&before={first["next_before"]}");
         Assert.Equal([ids[1], ids[0]], second!["jobs"]!.AsArray().Select(j => (string)j!["id"]!));
         Assert.Null(second["next_before"]);
-        var succeeded = await _client.GetFromJsonAsync<JsonNode>("/api/jobs?state=succeeded&limit=100");
+        var succeeded = await Client.GetFromJsonAsync<JsonNode>("/api/jobs?state=succeeded&limit=100");
         Assert.Equal(5, succeeded!["jobs"]!.AsArray().Count);
 
         string imageUrl = (string)first["jobs"]![0]!["images"]![0]!["url"]!;
-        Assert.Equal(HttpStatusCode.NoContent, (await _client.DeleteAsync($"/api/jobs/{ids[4]}")).StatusCode);
-        await (await _client.GetAsync($"/api/jobs/{ids[4]}")).AssertProblem(HttpStatusCode.NotFound);
-        await (await _client.GetAsync(imageUrl)).AssertProblem(HttpStatusCode.NotFound);
-        Assert.False(File.Exists(Path.Combine(_server.DataDirectory, "images", $"{ids[4]}-0.png")));
-        await (await _client.DeleteAsync($"/api/jobs/{ids[4]}")).AssertProblem(HttpStatusCode.NotFound);
+        Assert.Equal(HttpStatusCode.NoContent, (await Client.DeleteAsync($"/api/jobs/{ids[4]}")).StatusCode);
+        await (await Client.GetAsync($"/api/jobs/{ids[4]}")).AssertProblem(HttpStatusCode.NotFound);
+        await (await Client.GetAsync(imageUrl)).AssertProblem(HttpStatusCode.NotFound);
+        Assert.False(File.Exists(Path.Combine(Server.DataDirectory, "images", $"{ids[4]}-0.png")));
+        await (await Client.DeleteAsync($"/api/jobs/{ids[4]}")).AssertProblem(HttpStatusCode.NotFound);
 
-        var badQuery = await (await _client.GetAsync("/api/jobs?limit=abc&state=done")).AssertProblem(HttpStatusCode.BadRequest);
+        var badQuery = await (await Client.GetAsync("/api/jobs?limit=abc&state=done")).AssertProblem(HttpStatusCode.BadRequest);
         Assert.NotNull(badQuery["errors"]!["limit"]);
         Assert.NotNull(badQuery["errors"]!["state"]);
     }
@@ -189,49 +179,49 @@ public sealed class NativeApiTests : IAsyncLifetime
     [Fact]
     public async Task Deleting_a_running_job_is_a_conflict_that_says_to_cancel_first()
     {
-        _server.Generator.Hold = new TaskCompletionSource();
-        var job = await _client.SubmitAsync(new { prompt = "busy", steps = 2 });
+        Server.Generator.Hold = new TaskCompletionSource();
+        var job = await Client.SubmitAsync(new { prompt = "busy", steps = 2 });
         string id = (string)job["id"]!;
-        await _client.WaitForStateAsync(id, "running");
-        var problem = await (await _client.DeleteAsync($"/api/jobs/{id}")).AssertProblem(HttpStatusCode.Conflict);
+        await Client.WaitForStateAsync(id, "running");
+        var problem = await (await Client.DeleteAsync($"/api/jobs/{id}")).AssertProblem(HttpStatusCode.Conflict);
         Assert.Contains("cancel it first", (string)problem["detail"]!);
-        _server.Generator.Hold.SetResult();
-        await _client.WaitForEndAsync(id);
+        Server.Generator.Hold.SetResult();
+        await Client.WaitForEndAsync(id);
     }
 
     [Fact]
     public async Task Unknown_jobs_and_images_are_404_problems()
     {
-        var problem = await (await _client.GetAsync("/api/jobs/nope")).AssertProblem(HttpStatusCode.NotFound);
+        var problem = await (await Client.GetAsync("/api/jobs/nope")).AssertProblem(HttpStatusCode.NotFound);
         Assert.Equal("urn:zimagesharp:problem:not-found", (string)problem["type"]!);
-        await (await _client.GetAsync("/api/jobs/nope/events")).AssertProblem(HttpStatusCode.NotFound);
-        await (await _client.PostAsync("/api/jobs/nope/cancel", null)).AssertProblem(HttpStatusCode.NotFound);
+        await (await Client.GetAsync("/api/jobs/nope/events")).AssertProblem(HttpStatusCode.NotFound);
+        await (await Client.PostAsync("/api/jobs/nope/cancel", null)).AssertProblem(HttpStatusCode.NotFound);
 
-        var job = await _client.SubmitAsync(new { prompt = "one image", steps = 1 });
-        await _client.WaitForEndAsync((string)job["id"]!);
-        await (await _client.GetAsync($"/api/jobs/{job["id"]}/images/1")).AssertProblem(HttpStatusCode.NotFound);
-        await (await _client.GetAsync($"/api/jobs/{job["id"]}/images/x")).AssertProblem(HttpStatusCode.NotFound);
-        await (await _client.GetAsync("/no/such/page")).AssertProblem(HttpStatusCode.NotFound);
+        var job = await Client.SubmitAsync(new { prompt = "one image", steps = 1 });
+        await Client.WaitForEndAsync((string)job["id"]!);
+        await (await Client.GetAsync($"/api/jobs/{job["id"]}/images/1")).AssertProblem(HttpStatusCode.NotFound);
+        await (await Client.GetAsync($"/api/jobs/{job["id"]}/images/x")).AssertProblem(HttpStatusCode.NotFound);
+        await (await Client.GetAsync("/no/such/page")).AssertProblem(HttpStatusCode.NotFound);
     }
 
     [Fact]
     public async Task An_engine_failure_fails_the_job_with_its_code_and_phase_and_logs_the_phase()
     {
-        _server.Generator.Failure = r => r.Prompt == "explode"
+        Server.Generator.Failure = r => r.Prompt == "explode"
             ? new ZImageSharp.Errors.DeviceUnavailableException("CUDA device 0 fell off the bus.", "Check the driver.")
             : null;
-        var job = await _client.SubmitAsync(new { prompt = "explode", steps = 2 });
-        var done = await _client.WaitForEndAsync((string)job["id"]!);
+        var job = await Client.SubmitAsync(new { prompt = "explode", steps = 2 });
+        var done = await Client.WaitForEndAsync((string)job["id"]!);
         Assert.Equal("failed", (string)done["state"]!);
         Assert.Equal("device_unavailable", (string)done["error"]!["code"]!);
         Assert.Equal("denoise", (string)done["error"]!["phase"]!);
-        Assert.Contains(_server.Logs.Lines, l => l.Message.Contains($"Job {job["id"]} failed in phase denoise (device_unavailable)"));
+        Assert.Contains(Server.Logs.Lines, l => l.Message.Contains($"Job {job["id"]} failed in phase denoise (device_unavailable)"));
 
-        _server.Generator.Failure = r => r.Prompt == "bug" ? new InvalidOperationException("null reference deep inside") : null;
-        job = await _client.SubmitAsync(new { prompt = "bug", steps = 2 });
-        done = await _client.WaitForEndAsync((string)job["id"]!);
+        Server.Generator.Failure = r => r.Prompt == "bug" ? new InvalidOperationException("null reference deep inside") : null;
+        job = await Client.SubmitAsync(new { prompt = "bug", steps = 2 });
+        done = await Client.WaitForEndAsync((string)job["id"]!);
         Assert.Equal("internal", (string)done["error"]!["code"]!);
         Assert.DoesNotContain("null reference", (string)done["error"]!["message"]!);
-        Assert.Contains(_server.Logs.Lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Error && l.Message.Contains("failed in phase denoise"));
+        Assert.Contains(Server.Logs.Lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Error && l.Message.Contains("failed in phase denoise"));
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using ZImageSharp.Imaging;
@@ -12,18 +11,8 @@ namespace ZImageSharp.Server.Tests;
 /// images (the engine's step previews) and one completed event per image, in the shapes of the OpenAI SDKs' types
 /// (ImageGenPartialImageEvent, ImageGenCompletedEvent, ImageEdit…); errors before the stream are 400s naming the
 /// field, errors after it an <c>error</c> event with OpenAI's error object.</summary>
-public sealed class OpenAiStreamTests : IAsyncLifetime
+public sealed class OpenAiStreamTests : ServerApiTests
 {
-    private readonly ServerFactory _server = new();
-    private HttpClient _client = null!;
-
-    public Task InitializeAsync()
-    {
-        _client = _server.CreateClient();
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Theory]
     [InlineData(2, 8, new[] { 4, 8 })]
@@ -77,7 +66,7 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
         Assert.Equal(0, (int)usage["input_tokens_details"]!["image_tokens"]!);
 
         // It is an ordinary OpenAI job in the history.
-        var history = await _client.GetFromJsonAsync<JsonNode>("/api/jobs");
+        var history = await Client.GetFromJsonAsync<JsonNode>("/api/jobs");
         Assert.Equal("openai", (string)history!["jobs"]![0]!["source"]!);
         Assert.Equal("succeeded", (string)history["jobs"]![0]!["state"]!);
     }
@@ -112,7 +101,7 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
     public async Task Edits_stream_image_edit_events_from_a_multipart_form()
     {
         var init = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "data", "edit", "init64.png"));
-        using var response = await PostAsync("/v1/images/edits", Form(("image", init), ("prompt", "the same, streamed"),
+        using var response = await PostAsync("/v1/images/edits", Requests.Form(("image", init), ("prompt", "the same, streamed"),
             ("stream", "true"), ("partial_images", "2"), ("steps", "4"), ("seed", "3")));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var events = await ReadEventsAsync(response);
@@ -133,7 +122,7 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
     [InlineData("""{"prompt":"x","stream":true,"response_format":"url"}""", "response_format", "must be \"b64_json\" (or left out) with stream: true", "b64_json")]
     public async Task Bad_stream_fields_are_a_400_in_openais_error_object_before_any_stream(string body, string param, string says, string got)
     {
-        var response = await _client.PostAsync("/v1/images/generations", Requests.Json(body));
+        var response = await Client.PostAsync("/v1/images/generations", Requests.Json(body));
         var problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         var error = problem["error"]!;
         Assert.Equal(param, (string)error["param"]!);
@@ -141,14 +130,14 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
         Assert.Equal("invalid_request", (string)error["code"]!);
         Assert.Contains($"{param} {says}", (string)error["message"]!);
         Assert.Contains(got, (string)error["message"]!);
-        Assert.Equal(0, _server.Generator.TotalStarted);
+        Assert.Equal(0, Server.Generator.TotalStarted);
     }
 
     [Fact]
     public async Task Bad_partial_images_on_an_edit_form_names_the_field()
     {
         var init = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "data", "edit", "init64.png"));
-        var response = await _client.PostAsync("/v1/images/edits", Form(("image", init), ("prompt", "x"), ("stream", "true"), ("partial_images", "7")));
+        var response = await Client.PostAsync("/v1/images/edits", Requests.Form(("image", init), ("prompt", "x"), ("stream", "true"), ("partial_images", "7")));
         var problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         Assert.Equal("partial_images", (string)problem["error"]!["param"]!);
         Assert.Contains("partial_images must be an integer between 0 and 3 (step previews streamed before the final images with stream: true) (got 7)",
@@ -158,7 +147,7 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
     [Fact]
     public async Task A_job_that_fails_mid_stream_ends_it_with_an_error_event_in_openais_shape()
     {
-        _server.Generator.Failure = r => r.Prompt == "explode"
+        Server.Generator.Failure = r => r.Prompt == "explode"
             ? new ZImageSharp.Errors.DeviceUnavailableException("CUDA device 0 fell off the bus.", "Check the driver.")
             : null;
         using var response = await PostAsync("/v1/images/generations", Requests.Json(new { prompt = "explode", stream = true, partial_images = 3, steps = 3 }));
@@ -197,17 +186,17 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
     [Fact]
     public async Task The_stream_starts_while_the_job_is_queued()
     {
-        _server.Generator.Hold = new TaskCompletionSource();
-        var blocker = await _client.SubmitAsync(new { prompt = "blocker", steps = 2 });
-        await _client.WaitForStateAsync((string)blocker["id"]!, "running");
+        Server.Generator.Hold = new TaskCompletionSource();
+        var blocker = await Client.SubmitAsync(new { prompt = "blocker", steps = 2 });
+        await Client.WaitForStateAsync((string)blocker["id"]!, "running");
 
         // Headers come at once, not when the job gets a worker.
         using var response = await PostAsync("/v1/images/generations", Requests.Json(new { prompt = "waits", stream = true, partial_images = 1, steps = 2 }));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var queued = await _client.GetFromJsonAsync<JsonNode>("/api/jobs?state=queued");
+        var queued = await Client.GetFromJsonAsync<JsonNode>("/api/jobs?state=queued");
         Assert.Equal("waits", (string)Assert.Single(queued!["jobs"]!.AsArray())!["request"]!["prompt"]!);
 
-        _server.Generator.Hold.SetResult();
+        Server.Generator.Hold.SetResult();
         var events = await ReadEventsAsync(response);
         Assert.Equal(["image_generation.partial_image", "image_generation.completed"], events.Select(e => e.Name));
     }
@@ -215,20 +204,20 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
     [Fact]
     public async Task A_streaming_client_that_goes_away_cancels_its_job()
     {
-        _server.Generator.Hold = new TaskCompletionSource();
+        Server.Generator.Hold = new TaskCompletionSource();
         var response = await PostAsync("/v1/images/generations", Requests.Json(new { prompt = "abandoned stream", stream = true, partial_images = 2, steps = 4 }));
-        await Requests.Eventually(() => _server.Generator.Started("abandoned stream") == 1, "the job starts");
+        await Requests.Eventually(() => Server.Generator.Started("abandoned stream") == 1, "the job starts");
         response.Dispose();
-        await Requests.Eventually(() => _server.Generator.Cancelled == 1, "the job is cancelled");
-        await Requests.Eventually(() => (string)_client.GetFromJsonAsync<JsonNode>("/api/jobs").Result!["jobs"]![0]!["state"]! == "cancelled",
+        await Requests.Eventually(() => Server.Generator.Cancelled == 1, "the job is cancelled");
+        await Requests.Eventually(() => (string)Client.GetFromJsonAsync<JsonNode>("/api/jobs").Result!["jobs"]![0]!["state"]! == "cancelled",
             "history shows it cancelled");
-        Assert.Equal(0, _server.Generator.Completed("abandoned stream"));
+        Assert.Equal(0, Server.Generator.Completed("abandoned stream"));
     }
 
     [Fact]
     public async Task The_openapi_document_gives_both_answers_json_and_the_event_stream()
     {
-        var document = await _client.GetFromJsonAsync<JsonNode>("/openapi/v1.json");
+        var document = await Client.GetFromJsonAsync<JsonNode>("/openapi/v1.json");
         foreach (string path in new[] { "/v1/images/generations", "/v1/images/edits" })
         {
             var content = document!["paths"]![path]!["post"]!["responses"]!["200"]!["content"]!.AsObject();
@@ -240,7 +229,7 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
     private async Task<HttpResponseMessage> PostAsync(string path, HttpContent content)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
-        return await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        return await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
     }
 
     /// <summary>Every event of the stream until the server closes it; comment lines (keep-alives) are skipped.</summary>
@@ -264,21 +253,5 @@ public sealed class OpenAiStreamTests : IAsyncLifetime
         string parameters = PngReader.Read(Convert.FromBase64String(b64Png)).GetText("parameters")!;
         int at = parameters.IndexOf("Seed: ", StringComparison.Ordinal) + "Seed: ".Length;
         return long.Parse(parameters[at..parameters.IndexOf(',', at)], System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private static MultipartFormDataContent Form(params (string Name, object Value)[] parts)
-    {
-        var form = new MultipartFormDataContent();
-        foreach (var (name, value) in parts)
-        {
-            if (value is byte[] bytes)
-            {
-                var file = new ByteArrayContent(bytes);
-                file.Headers.ContentType = new MediaTypeHeaderValue("image/png");
-                form.Add(file, name, name + ".png");
-            }
-            else form.Add(new StringContent(value.ToString()!), name);
-        }
-        return form;
     }
 }

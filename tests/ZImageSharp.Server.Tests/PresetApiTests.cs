@@ -10,27 +10,21 @@ namespace ZImageSharp.Server.Tests;
 /// <summary>The model's preset (docs/presets.md) is every API's defaults: under Z-Image base a request that names only
 /// its prompt runs 50 steps with guidance 4, A1111's cfg_scale maps to guidance (c = 1 + g) instead of being ignored,
 /// and /api/system says which preset applies and why.</summary>
-public sealed class PresetApiTests : IAsyncLifetime
+public sealed class PresetApiTests : ServerApiTests
 {
-    private readonly ServerFactory _server = new();
-    private HttpClient _client = null!;
     private readonly List<GenerationRequest> _seen = [];
 
-    public Task InitializeAsync()
+    protected override void Arrange()
     {
         var preset = GenerationPreset.Base with { Source = "test: the base preset" };
-        _server.Generator.Model = _server.Generator.Model with { Limits = RequestLimits.Default with { Preset = preset } };
-        _server.Generator.Failure = request => { lock (_seen) _seen.Add(request); return null; };
-        _client = _server.CreateClient();
-        return Task.CompletedTask;
+        Server.Generator.Model = Server.Generator.Model with { Limits = RequestLimits.Default with { Preset = preset } };
+        Server.Generator.Failure = request => { lock (_seen) _seen.Add(request); return null; };
     }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
     public async Task The_system_report_names_the_preset_and_its_values()
     {
-        var system = (await _client.GetFromJsonAsync<JsonNode>("/api/system"))!;
+        var system = (await Client.GetFromJsonAsync<JsonNode>("/api/system"))!;
         var preset = system["model"]!["preset"]!;
         Assert.Equal("base", (string)preset["name"]!);
         Assert.Equal("Z-Image", (string)preset["model_family"]!);
@@ -49,7 +43,7 @@ public sealed class PresetApiTests : IAsyncLifetime
     [Fact]
     public async Task An_openai_request_that_names_only_its_prompt_runs_the_presets_defaults()
     {
-        var response = await _client.PostAsync("/v1/images/generations", Requests.Json(new { prompt = "a fox", size = "256x256" }));
+        var response = await Client.PostAsync("/v1/images/generations", Requests.Json(new { prompt = "a fox", size = "256x256" }));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         GenerationRequest ran;
         lock (_seen) ran = _seen.Last(r => r.Prompt == "a fox");
@@ -59,14 +53,14 @@ public sealed class PresetApiTests : IAsyncLifetime
     [Fact]
     public async Task A_native_job_that_names_only_its_prompt_gets_the_presets_defaults()
     {
-        var job = await _client.SubmitAsync(new { prompt = "a fox", seed = 1 });
+        var job = await Client.SubmitAsync(new { prompt = "a fox", seed = 1 });
         var request = job["request"]!;
         Assert.Equal((50, 4.0, ""), ((int)request["steps"]!, (double)request["guidance_scale"]!, (string)request["negative_prompt"]!));
         Assert.Equal(("euler", "simple"), ((string)request["sampler"]!, (string)request["scheduler"]!));
-        Assert.Equal("succeeded", (string)(await _client.WaitForEndAsync((string)job["id"]!))["state"]!);
+        Assert.Equal("succeeded", (string)(await Client.WaitForEndAsync((string)job["id"]!))["state"]!);
 
         // The client's own values win, including guidance 0 (off) under a preset that runs CFG.
-        job = await _client.SubmitAsync(new { prompt = "a fox", steps = 3, guidance_scale = 0, negative_prompt = "blurry" });
+        job = await Client.SubmitAsync(new { prompt = "a fox", steps = 3, guidance_scale = 0, negative_prompt = "blurry" });
         request = job["request"]!;
         Assert.Equal((3, 0.0, "blurry"), ((int)request["steps"]!, (double)request["guidance_scale"]!, (string)request["negative_prompt"]!));
     }
@@ -76,9 +70,9 @@ public sealed class PresetApiTests : IAsyncLifetime
     [Fact]
     public async Task The_plan_is_of_the_presets_defaults()
     {
-        var response = await _client.PostAsJsonAsync("/api/plan", new { prompt = "a fox" });
+        var response = await Client.PostAsJsonAsync("/api/plan", new { prompt = "a fox" });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var planned = _server.Planner.LastRequest!;
+        var planned = Server.Planner.LastRequest!;
         Assert.Equal((4f, 50), (planned.GuidanceScale, planned.Steps));
         Assert.True(ZImageSharp.Planning.PlannerRequest.From(planned).Guidance);
     }
@@ -92,13 +86,13 @@ public sealed class PresetApiTests : IAsyncLifetime
     {
         var body = new JsonObject { ["prompt"] = "a castle", ["steps"] = 2, ["seed"] = 5 };
         if (cfgScale is { } c) body["cfg_scale"] = c;
-        var response = await _client.PostAsync("/sdapi/v1/txt2img", Requests.Json(body.ToJsonString()));
+        var response = await Client.PostAsync("/sdapi/v1/txt2img", Requests.Json(body.ToJsonString()));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var answer = await response.ReadJson();
         var info = JsonNode.Parse((string)answer["info"]!)!;
         Assert.Equal(reported, (double)info["cfg_scale"]!, 5);
         Assert.Empty(info["warnings"]!.AsArray());
-        var job = (await _client.GetFromJsonAsync<JsonNode>($"/api/jobs/{(string)info["job_id"]!}"))!;
+        var job = (await Client.GetFromJsonAsync<JsonNode>($"/api/jobs/{(string)info["job_id"]!}"))!;
         Assert.Equal(guidance, (double)job["request"]!["guidance_scale"]!, 5);
         Assert.Contains($"CFG scale: {reported.ToString(System.Globalization.CultureInfo.InvariantCulture)}, Seed: 5", (string)info["infotexts"]![0]!);
     }
@@ -106,7 +100,7 @@ public sealed class PresetApiTests : IAsyncLifetime
     [Fact]
     public async Task A1111_steps_default_to_the_presets()
     {
-        var response = await _client.PostAsync("/sdapi/v1/txt2img", Requests.Json(new { prompt = "a castle", seed = 5 }));
+        var response = await Client.PostAsync("/sdapi/v1/txt2img", Requests.Json(new { prompt = "a castle", seed = 5 }));
         var info = JsonNode.Parse((string)(await response.ReadJson())["info"]!)!;
         Assert.Equal(50, (int)info["steps"]!);
     }
@@ -114,30 +108,19 @@ public sealed class PresetApiTests : IAsyncLifetime
 
 /// <summary>An edit's job record names its pictures by size and pixel hash, and A1111's infotexts are the PNG's own
 /// text (what the engine wrote), not a second rendering of the request.</summary>
-public sealed class EditRecordTests : IAsyncLifetime
+public sealed class EditRecordTests : ServerApiTests
 {
     private static byte[] Png(string name) => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "data", "edit", name));
-
-    private readonly ServerFactory _server = new();
-    private HttpClient _client = null!;
-
-    public Task InitializeAsync()
-    {
-        _client = _server.CreateClient();
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
     public async Task The_job_record_has_the_strength_and_the_init_image_and_mask_by_hash()
     {
-        var job = await _client.SubmitAsync(new
+        var job = await Client.SubmitAsync(new
         {
             prompt = "fox", steps = 2, init_image = Convert.ToBase64String(Png("init64.png")), strength = 0.5,
             mask = Convert.ToBase64String(Png("mask64.png")),
         });
-        var done = await _client.WaitForEndAsync((string)job["id"]!);
+        var done = await Client.WaitForEndAsync((string)job["id"]!);
         var request = done["request"]!;
         Assert.Equal(0.5, (double)request["strength"]!);
         Assert.Equal((64, 64, EditImage.FromPng(Png("init64.png"), "init").Md5()),
@@ -145,11 +128,11 @@ public sealed class EditRecordTests : IAsyncLifetime
         Assert.Equal(EditImage.FromPng(Png("mask64.png"), "mask").Md5(), (string)request["mask"]!["md5"]!);
 
         // The fake engine writes no parameters; the server adds them to the stored PNG, edit fields included.
-        byte[] png = await _client.GetByteArrayAsync((string)done["images"]![0]!["url"]!);
+        byte[] png = await Client.GetByteArrayAsync((string)done["images"]![0]!["url"]!);
         string parameters = PngReader.Read(png).GetText("parameters")!;
         Assert.Contains($"Denoising strength: 0.5, Init image hash: {(string)request["init_image"]!["md5"]!}, Mask hash: {(string)request["mask"]!["md5"]!}", parameters);
 
-        var plain = await _client.SubmitAsync(new { prompt = "fox", steps = 1 });
+        var plain = await Client.SubmitAsync(new { prompt = "fox", steps = 1 });
         Assert.Null(plain["request"]!["strength"]);
         Assert.Null(plain["request"]!["init_image"]);
         Assert.Null(plain["request"]!["mask"]);
@@ -158,7 +141,7 @@ public sealed class EditRecordTests : IAsyncLifetime
     [Fact]
     public async Task A1111_infotexts_are_the_pngs_own_text()
     {
-        var response = await _client.PostAsync("/sdapi/v1/img2img", Requests.Json(new
+        var response = await Client.PostAsync("/sdapi/v1/img2img", Requests.Json(new
         {
             prompt = "fox", steps = 2, seed = 3, init_images = new[] { Convert.ToBase64String(Png("init64.png")) }, denoising_strength = 0.4,
         }));

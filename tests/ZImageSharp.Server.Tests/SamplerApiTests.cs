@@ -11,18 +11,8 @@ namespace ZImageSharp.Server.Tests;
 
 /// <summary>Samplers, schedules and guidance through the three APIs, and the OpenAI client conveniences
 /// (/v1/models, errors in OpenAI's object; stream: true is OpenAiStreamTests').</summary>
-public sealed class SamplerApiTests : IAsyncLifetime
+public sealed class SamplerApiTests : ServerApiTests
 {
-    private readonly ServerFactory _server = new();
-    private HttpClient _client = null!;
-
-    public Task InitializeAsync()
-    {
-        _client = _server.CreateClient();
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     private static GenerationRequest A1111(string json, RequestLimits? limits = null) =>
         Automatic1111Api.Parse(JsonDocument.Parse(json).RootElement, limits ?? RequestLimits.Default);
@@ -30,14 +20,14 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [Fact]
     public async Task Native_sampler_and_scheduler_reach_the_job_record()
     {
-        var job = await _client.SubmitAsync(new { prompt = "fox", steps = 2, sampler = "dpmpp_2m", scheduler = "karras", shift = 2.5 });
-        var done = await _client.WaitForEndAsync((string)job["id"]!);
+        var job = await Client.SubmitAsync(new { prompt = "fox", steps = 2, sampler = "dpmpp_2m", scheduler = "karras", shift = 2.5 });
+        var done = await Client.WaitForEndAsync((string)job["id"]!);
         Assert.Equal("succeeded", (string)done["state"]!);
         Assert.Equal("dpmpp_2m", (string)done["request"]!["sampler"]!);
         Assert.Equal("karras", (string)done["request"]!["scheduler"]!);
         Assert.Equal(2.5, (double)done["request"]!["shift"]!);
 
-        var defaults = await _client.WaitForEndAsync((string)(await _client.SubmitAsync(new { prompt = "plain", steps = 1 }))["id"]!);
+        var defaults = await Client.WaitForEndAsync((string)(await Client.SubmitAsync(new { prompt = "plain", steps = 1 }))["id"]!);
         Assert.Equal("euler", (string)defaults["request"]!["sampler"]!);
         Assert.Equal("simple", (string)defaults["request"]!["scheduler"]!);
     }
@@ -78,7 +68,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [Fact]
     public async Task A1111_default_cfg_scale_7_runs_without_cfg_and_says_so()
     {
-        var response = await _client.PostAsync("/sdapi/v1/txt2img", Requests.Json(new
+        var response = await Client.PostAsync("/sdapi/v1/txt2img", Requests.Json(new
         {
             prompt = "a castle", steps = 2, seed = 5, cfg_scale = 7, sampler_name = "Euler a", scheduler = "Karras",
         }));
@@ -91,7 +81,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
         Assert.Equal("Euler a", (string)body["parameters"]!["sampler_name"]!);
         Assert.StartsWith("cfg_scale 7 was ignored: this model has classifier-free guidance distilled in", (string)info["warnings"]![0]!);
         Assert.Contains("Steps: 2, Sampler: Euler a, Schedule type: Karras, CFG scale: 1, Seed: 5", (string)info["infotexts"]![0]!);
-        var job = await _client.GetFromJsonAsync<JsonNode>($"/api/jobs/{(string)info["job_id"]!}");
+        var job = await Client.GetFromJsonAsync<JsonNode>($"/api/jobs/{(string)info["job_id"]!}");
         Assert.Equal(0, (double)job!["request"]!["guidance_scale"]!);
         Assert.Equal("euler_ancestral", (string)job["request"]!["sampler"]!);
     }
@@ -99,7 +89,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [Fact]
     public async Task A1111_lists_its_schedulers()
     {
-        var schedulers = await _client.GetFromJsonAsync<JsonNode>("/sdapi/v1/schedulers");
+        var schedulers = await Client.GetFromJsonAsync<JsonNode>("/sdapi/v1/schedulers");
         Assert.Equal(["Automatic", "Simple", "Beta", "Karras"], schedulers!.AsArray().Select(n => (string)n!["label"]!));
         Assert.Equal(["automatic", "simple", "beta", "karras"], schedulers.AsArray().Select(n => (string)n!["name"]!));
     }
@@ -107,15 +97,15 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [Fact]
     public async Task OpenAi_lists_the_model_and_answers_an_unknown_one_with_its_error_object()
     {
-        var models = await _client.GetFromJsonAsync<JsonNode>("/v1/models");
+        var models = await Client.GetFromJsonAsync<JsonNode>("/v1/models");
         Assert.Equal("list", (string)models!["object"]!);
         var model = Assert.Single(models["data"]!.AsArray())!;
         Assert.Equal("fake-tiny", (string)model["id"]!);
         Assert.Equal("model", (string)model["object"]!);
         Assert.Equal("zimagesharp", (string)model["owned_by"]!);
-        Assert.Equal("fake-tiny", (string)(await _client.GetFromJsonAsync<JsonNode>("/v1/models/fake-tiny"))!["id"]!);
+        Assert.Equal("fake-tiny", (string)(await Client.GetFromJsonAsync<JsonNode>("/v1/models/fake-tiny"))!["id"]!);
 
-        var missing = await _client.GetAsync("/v1/models/dall-e-3");
+        var missing = await Client.GetAsync("/v1/models/dall-e-3");
         var problem = await missing.AssertProblem(HttpStatusCode.NotFound);
         Assert.Equal("invalid_request_error", (string)problem["error"]!["type"]!);
         Assert.Equal("not_found", (string)problem["error"]!["code"]!);
@@ -127,7 +117,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [InlineData("POST", "/v1/images/variations")]
     public async Task OpenAi_routes_that_do_not_exist_answer_a_body_with_openais_error(string method, string path)
     {
-        var response = await _client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = Requests.Json("{}") });
+        var response = await Client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path) { Content = Requests.Json("{}") });
         var problem = await response.AssertProblem(HttpStatusCode.NotFound);
         Assert.Equal("not_found", (string)problem["error"]!["code"]!);
         Assert.Contains(path, (string)problem["error"]!["message"]!);
@@ -137,7 +127,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [Fact]
     public async Task OpenAi_error_message_says_each_mistake_once()
     {
-        var response = await _client.PostAsync("/v1/images/generations", Requests.Json("""{"prompt":"x","size":"1000x1000"}"""));
+        var response = await Client.PostAsync("/v1/images/generations", Requests.Json("""{"prompt":"x","size":"1000x1000"}"""));
         var problem = await response.AssertProblem(HttpStatusCode.BadRequest);
         string message = (string)problem["error"]!["message"]!;
         Assert.Equal("size", (string)problem["error"]!["param"]!);
@@ -148,7 +138,7 @@ public sealed class SamplerApiTests : IAsyncLifetime
     [Fact]
     public async Task OpenAi_stream_false_is_the_ordinary_answer()
     {
-        var response = await _client.PostAsync("/v1/images/generations", Requests.Json(new { prompt = "x", stream = false, steps = 1 }));
+        var response = await Client.PostAsync("/v1/images/generations", Requests.Json(new { prompt = "x", stream = false, steps = 1 }));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var png = Convert.FromBase64String((string)(await response.ReadJson())["data"]![0]!["b64_json"]!);
         Assert.Contains("Sampler: Euler, CFG scale: 1", PngReader.Read(png).GetText("parameters"));

@@ -5,23 +5,13 @@ using ZImageSharp.Server.Tests.Infrastructure;
 
 namespace ZImageSharp.Server.Tests;
 
-public sealed class SystemApiTests : IAsyncLifetime
+public sealed class SystemApiTests : ServerApiTests
 {
-    private readonly ServerFactory _server = new();
-    private HttpClient _client = null!;
-
-    public Task InitializeAsync()
-    {
-        _client = _server.CreateClient();
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
     public async Task System_reports_gpus_memory_libtorch_model_plan_and_queue()
     {
-        var system = await _client.GetFromJsonAsync<JsonNode>("/api/system");
+        var system = await Client.GetFromJsonAsync<JsonNode>("/api/system");
         Assert.Equal("cuda:0", (string)system!["device"]!);
         Assert.Equal("2.10.0+cu128 (fake)", (string)system["lib_torch"]!);
         var gpu = system["gpus"]![0]!;
@@ -39,9 +29,9 @@ public sealed class SystemApiTests : IAsyncLifetime
     [Fact]
     public async Task Metrics_expose_queue_latency_phase_peaks_plans_and_oom_recoveries()
     {
-        var job = await _client.SubmitAsync(new { prompt = "metrics", steps = 2 });
-        await _client.WaitForEndAsync((string)job["id"]!);
-        var response = await _client.GetAsync("/metrics");
+        var job = await Client.SubmitAsync(new { prompt = "metrics", steps = 2 });
+        await Client.WaitForEndAsync((string)job["id"]!);
+        var response = await Client.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         string text = await response.Content.ReadAsStringAsync();
         Assert.Contains("zimage_queue_depth 0", text);
@@ -60,16 +50,16 @@ public sealed class SystemApiTests : IAsyncLifetime
     [Fact]
     public async Task Health_live_and_ready()
     {
-        var live = await _client.GetAsync("/health/live");
+        var live = await Client.GetAsync("/health/live");
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
         Assert.Equal("Healthy", await live.Content.ReadAsStringAsync());
-        await Requests.Eventually(() => _client.GetAsync("/health/ready").Result.StatusCode == HttpStatusCode.OK, "ready");
+        await Requests.Eventually(() => Client.GetAsync("/health/ready").Result.StatusCode == HttpStatusCode.OK, "ready");
     }
 
     [Fact]
     public async Task OpenApi_document_describes_the_native_api()
     {
-        var document = await _client.GetFromJsonAsync<JsonNode>("/openapi/v1.json");
+        var document = await Client.GetFromJsonAsync<JsonNode>("/openapi/v1.json");
         Assert.StartsWith("3.", (string)document!["openapi"]!);
         Assert.Equal("ZImageSharp", (string)document["info"]!["title"]!);
         var paths = document["paths"]!.AsObject();
@@ -87,7 +77,7 @@ public sealed class SystemApiTests : IAsyncLifetime
     [Fact]
     public async Task The_page_and_its_assets_are_served_from_the_assembly_with_nothing_external()
     {
-        var page = await _client.GetAsync("/");
+        var page = await Client.GetAsync("/");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
         Assert.Contains("default-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single());
@@ -95,7 +85,7 @@ public sealed class SystemApiTests : IAsyncLifetime
         foreach (string asset in new[] { "/app.js", "/app.css", "/favicon.svg" })
         {
             Assert.Contains($"\"{asset}\"", html);
-            var response = await _client.GetAsync(asset);
+            var response = await Client.GetAsync(asset);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             string text = await response.Content.ReadAsStringAsync();
             Assert.DoesNotContain("https://", text);
@@ -104,8 +94,8 @@ public sealed class SystemApiTests : IAsyncLifetime
 
         var again = new HttpRequestMessage(HttpMethod.Get, "/app.js");
         again.Headers.IfNoneMatch.Add(page.Headers.ETag is null
-            ? (await _client.GetAsync("/app.js")).Headers.ETag!
-            : (await _client.GetAsync("/app.js")).Headers.ETag!);
-        Assert.Equal(HttpStatusCode.NotModified, (await _client.SendAsync(again)).StatusCode);
+            ? (await Client.GetAsync("/app.js")).Headers.ETag!
+            : (await Client.GetAsync("/app.js")).Headers.ETag!);
+        Assert.Equal(HttpStatusCode.NotModified, (await Client.SendAsync(again)).StatusCode);
     }
 }

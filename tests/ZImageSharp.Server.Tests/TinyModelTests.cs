@@ -217,10 +217,7 @@ public sealed class TinyModelTests(TinyEngineFixture tiny, ITestOutputHelper out
         await Assertions.Expect(card.Locator(".meta")).ToContainTextAsync("256×192 · 6 steps");
         await Assertions.Expect(card.Locator(".thumb img")).ToBeVisibleAsync();
 
-        string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
-        Directory.CreateDirectory(folder);
-        string screenshot = Path.Combine(folder, "web-page-tiny-model.png");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+        string screenshot = await browser.ScreenshotAsync("web-page-tiny-model.png", fullPage: true);
         output.WriteLine($"screenshot: {screenshot}");
         Assert.True(new FileInfo(screenshot).Length > 10_000);
         browser.AssertNoErrors();

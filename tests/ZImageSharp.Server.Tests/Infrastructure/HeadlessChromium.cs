@@ -77,6 +77,17 @@ internal sealed class BrowserPage : IAsyncDisposable
 
     public void AssertNoErrors() => Assert.True(_errors.Count == 0, string.Join("\n", _errors));
 
+    /// <summary>Saves the page as <paramref name="name"/> in ZIMAGE_SCREENSHOT_DIR (else screenshots/ beside the tests)
+    /// and returns the file's path.</summary>
+    public async Task<string> ScreenshotAsync(string name, bool fullPage = false)
+    {
+        string folder = Environment.GetEnvironmentVariable("ZIMAGE_SCREENSHOT_DIR") ?? System.IO.Path.Combine(AppContext.BaseDirectory, "screenshots");
+        Directory.CreateDirectory(folder);
+        string path = System.IO.Path.Combine(folder, name);
+        await Page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = fullPage });
+        return path;
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
@@ -11,6 +12,24 @@ public static class Requests
     public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     public static StringContent Json(object body) => Json(JsonSerializer.Serialize(body));
+
+    /// <summary>A multipart form as OpenAI's SDKs send images/edits: byte arrays as PNG files named after their
+    /// field, anything else as a text field.</summary>
+    public static MultipartFormDataContent Form(params (string Name, object Value)[] parts)
+    {
+        var form = new MultipartFormDataContent();
+        foreach (var (name, value) in parts)
+        {
+            if (value is byte[] bytes)
+            {
+                var file = new ByteArrayContent(bytes);
+                file.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+                form.Add(file, name, name + ".png");
+            }
+            else form.Add(new StringContent(value.ToString()!), name);
+        }
+        return form;
+    }
 
     public static async Task<JsonNode> ReadJson(this HttpResponseMessage response) =>
         JsonNode.Parse(await response.Content.ReadAsStringAsync()) ?? throw new InvalidDataException("Empty JSON body.");
